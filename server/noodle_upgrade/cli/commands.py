@@ -1,0 +1,125 @@
+"""One function per ``noodle`` command. Each returns the process exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from noodle_upgrade.cli import render
+from noodle_upgrade.cli.offline import open_offline
+from noodle_upgrade.engine.integrity import folder_digest
+from noodle_upgrade.engine.planner import dependents_of
+from noodle_upgrade.errors import ConfigError
+from noodle_upgrade.models import UpgradeResult
+from noodle_upgrade.runtime.runtime import Runtime
+from noodle_upgrade.store import Store
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+NOODLE_TOML = """\
+[noodle]
+store = "components"        # component store: components/<name>/<version>/component.toml
+state = ".noodle"           # state dir: state.db (history, rollback points, audit log)
+environment = "development" # selects [policy.<environment>]
+
+[components]                # what the runtime runs: PEP 440 specifiers
+# parser = ">=1.0,<2"
+
+[policy.production]
+# strategy = "canary"
+# auto_approve = ["patch"]
+"""
+
+
+def init(args: argparse.Namespace) -> int:
+    root: Path = args.project
+    manifest = root / "noodle.toml"
+    if manifest.exists():
+        raise ConfigError(f"{manifest}: already exists; `noodle init` never overwrites a project")
+    root.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(NOODLE_TOML)
+    (root / "components").mkdir(exist_ok=True)
+    with open_offline(root, create_store=True) as project:
+        project.store.append_audit("project.initialized", actor="cli")
+    render.console.print(f"created {manifest}, {root / 'components'}/ and {project.config.db_path}")
+    return EXIT_OK
+
+
+def status(args: argparse.Namespace) -> int:
+    with open_offline(args.project) as project:
+        data = project.status()
+    render.print_json(data) if args.json else render.status(data)
+    return EXIT_OK
+
+
+def plan(args: argparse.Namespace) -> int:
+    with open_offline(args.project) as project:
+        value = project.plan(args.component, args.version)
+        dependents = dependents_of(args.component, project.active_descriptors())
+    if args.json:
+        render.print_json(render.plan_dict(value, dependents))
+    else:
+        render.plan(value, dependents)
+    return EXIT_OK
+
+
+def _report(result: UpgradeResult, as_json: bool) -> int:
+    render.print_json(result.to_dict()) if as_json else render.result(result)
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+def upgrade(args: argparse.Namespace) -> int:
+    with Runtime.open(args.project, actor="cli") as rt:
+        result = rt.upgrade(args.component, args.version, strategy=args.strategy, actor="cli")
+    return _report(result, args.json)
+
+
+def rollback(args: argparse.Namespace) -> int:
+    with Runtime.open(args.project, actor="cli") as rt:
+        result = rt.rollback(args.component, to=args.to, actor="cli")
+    return _report(result, args.json)
+
+
+def history(args: argparse.Namespace) -> int:
+    with open_offline(args.project) as project:
+        entries = project.store.history(args.component, args.limit)
+    if args.json:
+        render.print_json([entry.to_dict() for entry in entries])
+    else:
+        render.history(entries)
+    return EXIT_OK
+
+
+def audit(args: argparse.Namespace) -> int:
+    with open_offline(args.project) as project:
+        if args.action == "verify":
+            return _verify(project.store, args.json)
+        records = project.store.export_audit()
+    text = json.dumps(records, indent=2, sort_keys=True)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        render.console.print(f"wrote {len(records)} audit records to {args.output}")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _verify(store: Store, as_json: bool) -> int:
+    verification = store.verify_audit()
+    if as_json:
+        render.print_json(verification.to_dict())
+    else:
+        render.verification(verification)
+    return EXIT_OK if verification.ok else EXIT_FAILED
+
+
+def hash_folder(args: argparse.Namespace) -> int:
+    print(folder_digest(Path(args.folder)))
+    return EXIT_OK
+
+
+def demo(args: argparse.Namespace) -> int:
+    from noodle_upgrade.demo import run_demo
+
+    return run_demo(as_json=args.json)

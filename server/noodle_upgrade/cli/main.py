@@ -1,0 +1,84 @@
+"""``noodle``: the command line. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from noodle_upgrade.cli import commands
+from noodle_upgrade.errors import NoodleError
+from noodle_upgrade.models import STRATEGY_NAMES
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"noodle: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="noodle", description="Live, safe upgrades of versioned components.")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        help="project folder holding noodle.toml (default: the current folder)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        child.set_defaults(handler=handler)
+        return child
+
+    def with_json(child: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        child.add_argument("--json", action="store_true", help="print JSON")
+        return child
+
+    command("init", commands.init, "create noodle.toml, the component store and the state store")
+    with_json(command("status", commands.status, "active versions and rollback points"))
+    plan = with_json(command("plan", commands.plan, "show an upgrade path without applying it"))
+    plan.add_argument("component")
+    plan.add_argument("version", nargs="?")
+    upgrade = with_json(command("upgrade", commands.upgrade, "upgrade a component"))
+    upgrade.add_argument("component")
+    upgrade.add_argument("version", nargs="?", help="target version (default: newest allowed)")
+    upgrade.add_argument("--strategy", choices=STRATEGY_NAMES)
+    rollback = with_json(command("rollback", commands.rollback, "go back to a rollback point"))
+    rollback.add_argument("component")
+    rollback.add_argument("--to", metavar="POINT", help="rollback point id (default: the last)")
+    history = with_json(command("history", commands.history, "upgrades and rollbacks"))
+    history.add_argument("--component")
+    history.add_argument("--limit", type=int)
+    audit = with_json(command("audit", commands.audit, "verify or export the audit log"))
+    audit.add_argument("action", choices=["verify", "export"])
+    audit.add_argument("--output", "-o", help="export: write to this file instead of stdout")
+    hash_ = command("hash", commands.hash_folder, "print the sha256 of a version folder")
+    hash_.add_argument("folder")
+    with_json(command("demo", commands.demo, "run the built-in demo"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except NoodleError as exc:
+        sys.stderr.write(f"noodle: error: {exc}\n")
+        return 1 if exc.code not in {"config-error", "manifest-error"} else EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("noodle: interrupted\n")
+        return 130
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        sys.stderr.write(f"noodle: internal error: {type(exc).__name__}: {exc}\n")
+        return EXIT_INTERNAL
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The stable object an application calls a component through.
+
+Each component gets its own ``Handle`` subclass whose class attributes are bound to the
+active version at every switch: callables as static entries (a call costs one cached
+type lookup), data attributes as properties that read the active version live, so a
+module global that is rebound later is never stale.
+
+There is deliberately no ``__getattr__``: its mere presence stops CPython from
+specialising attribute loads and made every call ~40% slower (see docs/benchmarks.md).
+A call that has looked its function up finishes on the version it started on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from noodle_upgrade.runtime.slot import ComponentSlot
+
+
+class Handle:
+    __slots__ = ("_noodle_slot",)
+    _noodle_slot: ComponentSlot
+
+    def __init__(self, slot: ComponentSlot) -> None:
+        object.__setattr__(self, "_noodle_slot", slot)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(
+            f"cannot set {name!r} on the handle of component {self._noodle_slot.name!r}: "
+            "a handle is read-only; change the component's code and upgrade it"
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted(exposed_names(self._noodle_slot.active.target))
+
+    def __repr__(self) -> str:
+        slot = self._noodle_slot
+        return f"<Handle {slot.name} {slot.active.version}>"
+
+    @property
+    def __noodle_component__(self) -> str:
+        return self._noodle_slot.name
+
+    @property
+    def __noodle_version__(self) -> str:
+        return str(self._noodle_slot.active.version)
+
+
+def handle_class(component: str) -> type[Handle]:
+    """A fresh ``Handle`` subclass for one component; its attributes are its bindings."""
+    return type(f"Handle[{component}]", (Handle,), {"__slots__": ()})
+
+
+def exposed_names(target: Any) -> list[str]:
+    """The attributes a handle offers: everything but dunders and our own names."""
+    names = vars(target) if inspect.ismodule(target) else dict.fromkeys(dir(target))
+    return [n for n in names if not n.startswith("__") and not n.startswith("_noodle")]
+
+
+def is_method_like(target: Any, name: str) -> bool:
+    """Whether ``name`` is code to call rather than data to read, without running it."""
+    static = inspect.getattr_static(target, name, None)
+    if isinstance(static, staticmethod | classmethod):
+        return True
+    if isinstance(static, property):
+        return False
+    return callable(static)

@@ -1,0 +1,255 @@
+"""``Runtime``: the engine inside the application process (DESIGN §3, Python API)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from packaging.version import Version
+
+from noodle_upgrade.config import Settings, load_settings
+from noodle_upgrade.engine.integrity import verify_integrity
+from noodle_upgrade.engine.manifest import load_project
+from noodle_upgrade.engine.planner import (
+    UpgradePlan,
+    activation_order,
+    plan_upgrade,
+    resolve_activation,
+)
+from noodle_upgrade.engine.registry import Registry
+from noodle_upgrade.engine.versions import parse_version
+from noodle_upgrade.errors import NoodleError
+from noodle_upgrade.models import ProjectConfig, UpgradeRequest, UpgradeResult
+from noodle_upgrade.runtime.context import Context
+from noodle_upgrade.runtime.events import Event, EventBus
+from noodle_upgrade.runtime.handle import Handle
+from noodle_upgrade.runtime.loader import load_version, run_health_check, unload_package
+from noodle_upgrade.runtime.rollback import find_point, rollback
+from noodle_upgrade.runtime.slot import ComponentSlot
+from noodle_upgrade.runtime.strategies import resolve_strategy
+from noodle_upgrade.runtime.transaction import UpgradeTransaction
+from noodle_upgrade.store import HistoryEntry, Store
+
+
+class Runtime:
+    """Loads a project's components, hands out handles and swaps versions live.
+
+    Open it with :meth:`Runtime.open`; use it as a context manager so the store closes.
+    """
+
+    def __init__(self, ctx: Context, warnings: list[str]) -> None:
+        self._ctx = ctx
+        self.warnings = warnings
+        self._busy: dict[str, str] = {}
+        self._busy_lock = threading.Lock()
+        # Operations on different components run one at a time: each validates against
+        # the others' active versions, and two at once could each pass and break together.
+        self._operations = threading.Lock()
+        self._closed = False
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        project: str | Path = ".",
+        *,
+        environment: str | None = None,
+        settings: Mapping[str, object] | None = None,
+        actor: str = "runtime",
+    ) -> Runtime:
+        """Read ``noodle.toml``, open the store, recover, and activate every component."""
+        config = load_project(Path(project))
+        if environment is not None:
+            config = replace(config, environment=environment)
+        resolved = load_settings(config.root, overrides=settings)
+        store = Store.open(config.db_path)
+        try:
+            ctx = Context(config, resolved, store, Registry(config.store_dir), EventBus(store))
+            warnings = [*config.warnings, *resolved.warnings, *ctx.registry.problems]
+            for entry in store.recover_interrupted(actor="recovery"):
+                ctx.events.publish("upgrade.interrupted", entry.component, id=entry.id)
+            warnings.extend(_activate(ctx, actor))
+        except BaseException:
+            store.close()
+            raise
+        return cls(ctx, warnings)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._ctx.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the public API -------------------------------------------------------------------
+
+    @property
+    def project(self) -> ProjectConfig:
+        return self._ctx.project
+
+    @property
+    def settings(self) -> Settings:
+        return self._ctx.settings
+
+    @property
+    def store(self) -> Store:
+        return self._ctx.store
+
+    def load(self, name: str) -> Handle:
+        """The handle of an active component; calls through it reach the active version."""
+        return self._ctx.slot(name).handle
+
+    def version(self, name: str) -> str:
+        return str(self._ctx.slot(name).active.version)
+
+    def plan(self, name: str, version: str | None = None) -> UpgradePlan:
+        """What an upgrade would do, without doing it (raises the refusal)."""
+        slot = self._ctx.slot(name)
+        target = parse_version(version) if version is not None else None
+        self._ctx.registry.ensure(name, target)
+        return plan_upgrade(
+            name,
+            target,
+            current=slot.active.version,
+            available=self._ctx.registry.available(),
+            active=self._ctx.active_descriptors(),
+            constraints=self._ctx.project.components,
+        )
+
+    def upgrade(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        strategy: str | None = None,
+        actor: str = "api",
+        **parameters: Any,
+    ) -> UpgradeResult:
+        """Upgrade ``name`` to ``version`` (default: the newest it may go to).
+
+        Refusals and failures come back as a result with ``success=False``; misuse
+        (unknown component, unknown strategy or parameter, malformed version) raises.
+        """
+        slot = self._ctx.slot(name)
+        chosen = resolve_strategy(strategy, parameters, self._ctx.settings)
+        target = parse_version(version, "rt.upgrade version") if version is not None else None
+        request = UpgradeRequest(
+            component_name=name,
+            target_version=str(target) if target else "",
+            current_version=str(slot.active.version),
+            strategy=chosen.name,
+            parameters=dict(chosen.parameters),
+            requested_by=actor,
+        )
+        transaction = UpgradeTransaction(self._ctx, slot, request, chosen, target)
+        busy = self._claim(name, request.request_id)
+        if busy is not None:
+            return transaction.refuse(busy)
+        try:
+            with self._operations:
+                return transaction.run()
+        finally:
+            self._release(name)
+
+    def rollback(self, name: str, to: str | None = None, *, actor: str = "api") -> UpgradeResult:
+        """Go back to the last rollback point of ``name`` (or the point ``to``)."""
+        slot = self._ctx.slot(name)
+        point = find_point(self._ctx, name, to)
+        busy = self._claim(name, point.id)
+        if busy is not None:
+            raise busy
+        try:
+            with self._operations:
+                return rollback(self._ctx, slot, point, actor)
+        finally:
+            self._release(name)
+
+    def status(self) -> dict[str, Any]:
+        components = {}
+        for name, slot in sorted(self._ctx.slots.items()):
+            components[name] = {
+                "version": str(slot.active.version),
+                "state": "upgrading" if name in self._busy else "active",
+                "stateful": slot.stateful,
+                "loaded": sorted(str(v) for v in slot.loaded),
+                "rollback_points": [p.id for p in self._ctx.store.rollback_points(name)],
+            }
+        return {
+            "live": True,
+            "project": str(self._ctx.project.root),
+            "environment": self._ctx.project.environment,
+            "components": components,
+            "pending": [],
+        }
+
+    def history(self, component: str | None = None, limit: int | None = None) -> list[HistoryEntry]:
+        return self._ctx.store.history(component, limit)
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every engine event from now on; returns a function that unsubscribes."""
+        return self._ctx.events.subscribe(subscriber)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _claim(self, name: str, operation: str) -> NoodleError | None:
+        with self._busy_lock:
+            if name in self._busy:
+                return NoodleError(
+                    f"component {name!r} is busy with operation {self._busy[name]}; "
+                    "wait for it to finish",
+                    code="busy",
+                )
+            self._busy[name] = operation
+            return None
+
+    def _release(self, name: str) -> None:
+        with self._busy_lock:
+            self._busy.pop(name, None)
+        self._retain(name)
+
+    def _retain(self, name: str) -> None:
+        """Keep ``max_rollback_points`` points; unload versions no point needs."""
+        store, slot = self._ctx.store, self._ctx.slots[name]
+        points = store.rollback_points(name)
+        limit = self._ctx.settings.max_rollback_points
+        if len(points) > limit:
+            store.release_rollback_points([p.id for p in points[limit:]], actor="retention")
+            points = points[:limit]
+        slot.release({Version(p.version) for p in points})
+
+
+def _activate(ctx: Context, actor: str) -> list[str]:
+    """Activate every component of ``[components]``: the lock, or the best version."""
+    known = ctx.store.active_versions()
+    locked = {name: Version(v) for name, v in known.items() if name in ctx.project.components}
+    chosen, warnings = resolve_activation(ctx.project.components, ctx.registry.available(), locked)
+    try:
+        for name in activation_order(chosen):
+            descriptor = chosen[name]
+            verify_integrity(descriptor)
+            loaded = load_version(descriptor, ctx.settings.swap_timeout)
+            ctx.slots[name] = ComponentSlot(loaded)
+            run_health_check(loaded, ctx.settings.swap_timeout)
+            if locked.get(name) != descriptor.version:
+                ctx.store.activate(name, str(descriptor.version), actor=actor)
+            ctx.events.publish("component.activated", name, version=str(descriptor.version))
+    except BaseException:
+        for slot in ctx.slots.values():
+            unload_package(slot.active.package)
+        raise
+    return warnings

@@ -1,0 +1,108 @@
+"""One component inside a running process: its active version, the versions kept loaded
+for rollback, and the single reference every call goes through.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from packaging.version import Version
+
+from noodle_upgrade.errors import HotSwapError
+from noodle_upgrade.runtime.gate import Gate
+from noodle_upgrade.runtime.handle import exposed_names, handle_class, is_method_like
+from noodle_upgrade.runtime.loader import LoadedVersion, unload_package
+
+
+class ComponentSlot:
+    def __init__(self, active: LoadedVersion) -> None:
+        self.name = active.descriptor.name
+        self.active = active
+        self.loaded: dict[Version, LoadedVersion] = {active.version: active}
+        self.gate = Gate()
+        self.handle = handle_class(self.name)(self)
+        self._lock = threading.Lock()
+        self._bound: set[str] = set()
+        self._bind(self._bindings(active))
+
+    @property
+    def stateful(self) -> bool:
+        return self.active.descriptor.stateful
+
+    def _bindings(self, loaded: LoadedVersion) -> dict[str, object]:
+        target, stateful = loaded.target, loaded.descriptor.stateful
+        entries: dict[str, object] = {}
+        for name in exposed_names(target):
+            if not is_method_like(target, name):
+                entries[name] = self._live(name)
+            elif stateful:
+                entries[name] = staticmethod(self._gated(name))
+            else:
+                entries[name] = staticmethod(getattr(target, name))
+        return entries
+
+    def _live(self, attribute: str) -> property:
+        slot = self
+        return property(lambda _handle: getattr(slot.active.target, attribute))
+
+    def _gated(self, attribute: str) -> Callable[..., Any]:
+        gate, slot = self.gate, self
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            gate.enter()
+            try:
+                return getattr(slot.active.target, attribute)(*args, **kwargs)
+            finally:
+                gate.leave()
+
+        call.__name__ = call.__qualname__ = attribute
+        return call
+
+    def _bind(self, entries: dict[str, object]) -> None:
+        cls = type(self.handle)
+        for name, entry in entries.items():
+            setattr(cls, name, entry)
+        for name in self._bound - entries.keys():
+            delattr(cls, name)
+        self._bound = set(entries)
+
+    def switch(self, new: LoadedVersion) -> float:
+        """The point of no return: one reference change. Returns its duration in seconds."""
+        entries = self._bindings(new)
+        started = time.perf_counter()
+        with self._lock:
+            self.loaded[new.version] = new
+            self.active = new
+            self._bind(entries)
+        return time.perf_counter() - started
+
+    @contextmanager
+    def quiesced(self, timeout: float) -> Iterator[None]:
+        """Hold new calls of a stateful component and wait for those in flight."""
+        if not self.stateful:
+            yield
+            return
+        if not self.gate.close(timeout):
+            raise HotSwapError(
+                f"component {self.name!r} still had calls in flight after {timeout:g} s; "
+                "nothing was changed (raise NOODLE_SWAP_TIMEOUT for long calls)",
+                code="drain-timeout",
+            )
+        try:
+            yield
+        finally:
+            self.gate.open()
+
+    def release(self, keep: set[Version]) -> list[Version]:
+        """Unload versions that are neither active nor kept for a rollback point."""
+        released = []
+        with self._lock:
+            for version in list(self.loaded):
+                if version != self.active.version and version not in keep:
+                    unload_package(self.loaded.pop(version).package)
+                    released.append(version)
+        return released

@@ -1,0 +1,334 @@
+"""An upgrade as a transaction, after OTP's release_handler.
+
+validate → journal intent → load in isolation → health check → **switch** (the point
+of no return) → post-check → commit. Anything that fails before the switch leaves the
+process exactly as it was; anything that fails after it switches back. The store gets
+the intent before any work and the outcome after, so a crash anywhere is recoverable.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from typing import Any
+
+from packaging.version import Version
+
+from noodle_upgrade.engine.integrity import verify_integrity
+from noodle_upgrade.engine.planner import UpgradePlan, plan_upgrade
+from noodle_upgrade.errors import NoodleError, RollbackError, StoreError, ValidationError
+from noodle_upgrade.models import (
+    BumpKind,
+    RollbackPoint,
+    UpgradeRequest,
+    UpgradeResult,
+    UpgradeStatus,
+    ValidationLevel,
+    new_id,
+)
+from noodle_upgrade.runtime.context import Context
+from noodle_upgrade.runtime.loader import (
+    LoadedVersion,
+    load_version,
+    run_health_check,
+    unload_package,
+)
+from noodle_upgrade.runtime.slot import ComponentSlot
+from noodle_upgrade.runtime.strategies import StrategyConfig
+
+
+def pickled_state(state: Any) -> bytes | None:
+    """The state kept with a rollback point for after a restart; best effort."""
+    if state is None:
+        return None
+    try:
+        return pickle.dumps(state)
+    except Exception:
+        return None
+
+
+def return_state(current: LoadedVersion, target: LoadedVersion, saved: bytes | None) -> None:
+    """Give ``target`` the state to continue with when going back from ``current``.
+
+    The newer version's ``downgrade`` hook converts what was written since, so nothing
+    is lost; without one, the target keeps (or gets back) the rollback point's state.
+    """
+    if not current.descriptor.stateful and not target.descriptor.stateful:
+        return
+    downgrade = current.hook(current.descriptor.downgrade)
+    try:
+        if downgrade is not None:
+            target.restore(downgrade(current.snapshot(), str(target.version)))
+        elif saved is not None:
+            target.restore(pickle.loads(saved))
+    except Exception as exc:
+        raise RollbackError(
+            f"moving the state of {current.descriptor.key} back to {target.version} failed: "
+            f"{type(exc).__name__}: {exc}; {current.version} stays active",
+            code="restore-failed",
+        ) from exc
+
+
+def migrate_state(old: LoadedVersion, steps: list[LoadedVersion]) -> bytes | None:
+    """Move the old instance's state into the new one through every step's hook."""
+    state = old.snapshot()
+    saved = pickled_state(state)
+    previous = str(old.version)
+    for step in steps:
+        migrate = step.hook(step.descriptor.migrate)
+        if migrate is not None:
+            state = migrate(state, previous)
+        previous = str(step.version)
+    steps[-1].restore(state)
+    return saved
+
+
+class UpgradeTransaction:
+    def __init__(
+        self,
+        ctx: Context,
+        slot: ComponentSlot,
+        request: UpgradeRequest,
+        strategy: StrategyConfig,
+        target: Version | None,
+    ) -> None:
+        self.ctx = ctx
+        self.slot = slot
+        self.request = request
+        self.strategy = strategy
+        self.target = target
+        self.timeout = ctx.settings.swap_timeout
+        self.warnings: list[str] = []
+        self.metrics: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    # -- before the point of no return -------------------------------------------------
+
+    def validate(self) -> UpgradePlan:
+        settings = self.ctx.settings
+        if not settings.runtime_upgrade_enabled:
+            raise ValidationError(
+                "runtime upgrades are disabled (NOODLE_RUNTIME_UPGRADE_ENABLED=0)", code="disabled"
+            )
+        if not settings.hot_swap_enabled:
+            raise ValidationError(
+                "hot-swapping is disabled (NOODLE_HOT_SWAP_ENABLED=0)", code="disabled"
+            )
+        name = self.slot.name
+        self.ctx.registry.ensure(name, self.target)
+        plan = plan_upgrade(
+            name,
+            self.target,
+            current=self.slot.active.version,
+            available=self.ctx.registry.available(),
+            active=self.ctx.active_descriptors(),
+            constraints=self.ctx.project.components,
+        )
+        self.request.target_version = str(plan.to_version)
+        self.warnings.extend(plan.warnings)
+        for step in plan.steps:
+            verify_integrity(step)
+        self._apply_level(plan)
+        return plan
+
+    def _apply_level(self, plan: UpgradePlan) -> None:
+        strict = self.ctx.settings.validation_level is ValidationLevel.STRICT
+        findings = [warning for step in plan.steps for warning in step.warnings]
+        migrates = any(step.migrate for step in plan.steps)
+        if plan.target.stateful and plan.bump is BumpKind.MAJOR and not migrates:
+            findings.append(
+                f"{plan.target.manifest_path}: a major upgrade of stateful "
+                f"{plan.component} declares no migrate hook on its path"
+            )
+        if findings and strict:
+            raise ValidationError(
+                "strict validation refuses: " + "; ".join(findings), code="manifest-error"
+            )
+        self.warnings.extend(findings)
+
+    def load(self, plan: UpgradePlan) -> list[LoadedVersion]:
+        loaded: list[LoadedVersion] = []
+        started = time.perf_counter()
+        try:
+            for step in plan.steps:
+                final = step is plan.target
+                loaded.append(load_version(step, self.timeout, instantiate=final))
+            self.metrics["load_ms"] = (time.perf_counter() - started) * 1e3
+            started = time.perf_counter()
+            run_health_check(loaded[-1], self.timeout)
+            self.metrics["health_ms"] = (time.perf_counter() - started) * 1e3
+        except BaseException:
+            self.discard(loaded)
+            raise
+        return loaded
+
+    def discard(self, loaded: list[LoadedVersion]) -> None:
+        kept = set(map(id, self.slot.loaded.values()))
+        for version in loaded:
+            if id(version) not in kept:
+                unload_package(version.package)
+
+    # -- the point of no return ----------------------------------------------------------
+
+    def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
+        with self.slot.quiesced(self.timeout):
+            saved = None
+            if loaded[-1].descriptor.stateful:
+                try:
+                    saved = migrate_state(old, loaded)
+                except Exception as exc:
+                    raise NoodleError(
+                        f"state migration of {self.slot.name} {old.version} -> "
+                        f"{loaded[-1].version} failed: {type(exc).__name__}: {exc}; "
+                        "nothing was changed",
+                        code="migration-failed",
+                    ) from exc
+            self.metrics["switch_ms"] = self.slot.switch(loaded[-1]) * 1e3
+        self.discard(loaded[:-1])
+        return saved
+
+    def switch_back(self, old: LoadedVersion, new: LoadedVersion, saved: bytes | None) -> None:
+        with self.slot.quiesced(self.timeout):
+            try:
+                return_state(new, old, saved)
+            except RollbackError as exc:
+                # The new version served for the post-check only; the old instance still
+                # holds the state it had at the switch, so going back loses at most that.
+                self.warnings.append(exc.message)
+            self.slot.switch(old)
+        self.slot.loaded.pop(new.version, None)
+        unload_package(new.package)
+
+    # -- the whole procedure -----------------------------------------------------------
+
+    def run(self) -> UpgradeResult:
+        try:
+            plan = self.validate()
+        except NoodleError as exc:
+            return self.refuse(exc)
+        self._begin(plan)
+        old = self.slot.active
+        try:
+            loaded = self.load(plan)
+            saved = self.switch(old, loaded)
+        except NoodleError as exc:
+            return self._finish(UpgradeStatus.FAILED, plan, error=exc)
+        new = loaded[-1]
+        try:
+            if self.ctx.settings.validation_level is not ValidationLevel.PERMISSIVE:
+                run_health_check(new, self.timeout)
+        except NoodleError as exc:
+            self.switch_back(old, new, saved)
+            return self._finish(UpgradeStatus.ROLLED_BACK, plan, error=exc)
+        point = RollbackPoint(
+            id=new_id("rp"),
+            component_name=self.slot.name,
+            version=str(old.version),
+            upgrade_id=self.request.request_id,
+            created_at=time.time(),
+            to_version=str(new.version),
+        )
+        try:
+            return self._finish(UpgradeStatus.SUCCEEDED, plan, point=point, saved=saved)
+        except StoreError as exc:
+            self.switch_back(old, new, saved)
+            return self._finish(UpgradeStatus.FAILED, plan, error=exc)
+
+    # -- journal -------------------------------------------------------------------------
+
+    def _begin(self, plan: UpgradePlan) -> None:
+        self.ctx.store.begin_operation(
+            op_id=self.request.request_id,
+            kind="upgrade",
+            component=self.slot.name,
+            from_version=str(plan.from_version),
+            to_version=str(plan.to_version),
+            strategy=self.strategy.name,
+            actor=self.request.requested_by,
+            path=[str(step.version) for step in plan.steps],
+        )
+        self.ctx.events.publish(
+            "upgrade.started",
+            self.slot.name,
+            id=self.request.request_id,
+            from_version=str(plan.from_version),
+            to_version=str(plan.to_version),
+            strategy=self.strategy.name,
+        )
+
+    def _result(
+        self,
+        status: UpgradeStatus,
+        to_version: str,
+        path: list[str],
+        error: NoodleError | None = None,
+        point: RollbackPoint | None = None,
+    ) -> UpgradeResult:
+        elapsed = time.perf_counter() - self.started
+        self.metrics["total_ms"] = elapsed * 1e3
+        return UpgradeResult(
+            request_id=self.request.request_id,
+            success=status is UpgradeStatus.SUCCEEDED,
+            component_name=self.slot.name,
+            from_version=self.request.current_version,
+            to_version=to_version,
+            status=status,
+            execution_time=elapsed,
+            strategy=self.strategy.name,
+            path=path,
+            rollback_point=point,
+            metrics=dict(self.metrics),
+            error_message=error.message if error else None,
+            error_code=error.code if error else None,
+            warnings=list(self.warnings),
+            completed_at=time.time(),
+        )
+
+    def refuse(self, error: NoodleError) -> UpgradeResult:
+        target = self.request.target_version
+        self.ctx.store.record_refusal(
+            op_id=self.request.request_id,
+            kind="upgrade",
+            component=self.slot.name,
+            from_version=self.request.current_version,
+            to_version=target,
+            strategy=self.strategy.name,
+            actor=self.request.requested_by,
+            error_code=error.code,
+            error_message=error.message,
+        )
+        self.ctx.events.publish(
+            "upgrade.refused",
+            self.slot.name,
+            id=self.request.request_id,
+            to_version=target,
+            code=error.code,
+            error=error.message,
+        )
+        return self._result(UpgradeStatus.REFUSED, target, [], error)
+
+    def _finish(
+        self,
+        status: UpgradeStatus,
+        plan: UpgradePlan,
+        *,
+        error: NoodleError | None = None,
+        point: RollbackPoint | None = None,
+        saved: bytes | None = None,
+    ) -> UpgradeResult:
+        result = self._result(
+            status, str(plan.to_version), [str(s.version) for s in plan.steps], error, point
+        )
+        self.ctx.store.complete_operation(
+            op_id=self.request.request_id,
+            status=status,
+            actor=self.request.requested_by,
+            error_code=result.error_code,
+            error_message=result.error_message,
+            new_active=result.to_version if result.success else None,
+            rollback_point=point,
+            point_state=saved,
+            metrics=result.metrics,
+        )
+        self.ctx.events.publish(f"upgrade.{status}", self.slot.name, **result.to_dict())
+        return result

@@ -1,0 +1,1 @@
+"""Shared test helpers: a project builder and a concurrent load runner (real files, threads)."""
