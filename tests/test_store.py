@@ -359,6 +359,36 @@ def test_a_killed_process_recovers_to_its_locked_version(db_path: Path) -> None:
         assert store.verify_audit().ok
 
 
+def test_an_operation_of_another_live_process_is_recovered_only_once_it_dies(
+    db_path: Path,
+) -> None:
+    Store.open(db_path).close()
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from noodle_upgrade.store import Store
+        store = Store.open(Path({str(db_path)!r}))
+        store.begin_operation(op_id="up-9", kind="upgrade", component="parser",
+            from_version="1.0.0", to_version="1.1.0", strategy="immediate",
+            actor="app", path=["1.1.0"])
+        print("begun", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "begun"
+        with Store.open(db_path) as store:
+            assert store.recover_interrupted() == []
+            assert store.operation("up-9").status is UpgradeStatus.IN_PROGRESS
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    with Store.open(db_path) as store:
+        assert [e.id for e in store.recover_interrupted()] == ["up-9"]
+
+
 # -- rollback points ---------------------------------------------------------------------
 
 
@@ -446,20 +476,20 @@ def test_events_from_two_stores_share_one_sequence(db_path: Path) -> None:
         assert [e.kind for e in second.events()] == ["a", "b", "c"]
 
 
-def test_a_late_outcome_overrides_a_mistaken_interruption(db_path: Path) -> None:
-    # Recovery run while the operation's process was in fact alive (a misused CLI):
-    # the real outcome must still land, or the lock would lag behind the process.
+def test_recovery_spares_an_operation_that_a_live_process_still_runs(db_path: Path) -> None:
+    # A CLI or a second worker opening the store must not declare the runtime's
+    # running upgrade interrupted: its outcome is still to come.
     with Store.open(db_path) as runtime, Store.open(db_path) as cli:
         runtime.activate("parser", "1.0.0", actor="rt")
         begin(runtime, "up-1")
-        cli.recover_interrupted()
+        assert cli.recover_interrupted() == []
         done = runtime.complete_operation(
             op_id="up-1", status=UpgradeStatus.SUCCEEDED, actor="rt", new_active="1.1.0"
         )
         assert done.status is UpgradeStatus.SUCCEEDED and done.error_message is None
         assert cli.active_versions() == {"parser": "1.1.0"}
         events = [r.event_type for r in cli.audit_records()]
-        assert events[-2:] == ["upgrade.interrupted", "upgrade.succeeded"]
+        assert events[-2:] == ["upgrade.started", "upgrade.succeeded"]
 
 
 def test_details_that_json_cannot_hold_are_stored_as_text(store: Store) -> None:

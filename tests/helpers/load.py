@@ -8,6 +8,7 @@ stale version after a swap had finished nor one that never ran.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
@@ -16,6 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 PROGRESS_TIMEOUT_S = 60.0  # a liveness guard for stuck threads, not a speed check
+# Threads switch this often under load (CPython's default is 5 ms): finer interleaving
+# makes races likelier to show, and lets the thread that swaps get the GIL back quickly.
+SWITCH_INTERVAL_S = 0.0002
 
 
 @dataclass
@@ -70,6 +74,7 @@ class LoadRunner:
         self._errors: list[BaseException] = []
         self._error_count = 0
         self._errors_lock = threading.Lock()
+        self.result: LoadResult | None = None
         self._threads = [
             threading.Thread(target=self._run, args=(index,), name=f"load-{index}", daemon=True)
             for index in range(threads)
@@ -113,6 +118,9 @@ class LoadRunner:
             time.sleep(0.001)
 
     def stop(self) -> LoadResult:
+        """Stop the threads (once) and return everything they recorded."""
+        if self.result is not None:
+            return self.result
         self._stop.set()
         for thread in self._threads:
             thread.join(PROGRESS_TIMEOUT_S)
@@ -120,16 +128,23 @@ class LoadRunner:
         observed: Counter[tuple[int, Hashable, int]] = Counter()
         for counter in self._counters:
             observed.update(counter)
-        return LoadResult(self.calls, list(self._errors), self._error_count, observed)
+        self.result = LoadResult(self.calls, list(self._errors), self._error_count, observed)
+        return self.result
 
 
 @contextmanager
 def running(
     call: Callable[[], Hashable], *, threads: int = 8, epoch: Callable[[], int] = lambda: 0
 ) -> Iterator[LoadRunner]:
-    """Run the load for the ``with`` block; it is always stopped, even on failure."""
-    runner = LoadRunner(call, threads=threads, epoch=epoch).start()
+    """Run the load for the ``with`` block; it is stopped when the block ends, and
+    ``runner.stop()`` (or ``runner.result``) then gives what it recorded."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        yield runner
+        runner = LoadRunner(call, threads=threads, epoch=epoch).start()
+        try:
+            yield runner
+        finally:
+            runner.stop()
     finally:
-        runner._stop.set()
+        sys.setswitchinterval(interval)

@@ -57,11 +57,26 @@ class Project:
         return Runtime.open(self.root, settings=settings or None)
 
     def sql(self, statement: str, *parameters: Any) -> list[tuple[Any, ...]]:
-        """Run one statement on the state store with raw sqlite3, as an intruder would."""
+        """Run one statement on the state store with raw sqlite3, outside the engine."""
         conn = sqlite3.connect(self.db_path)
         try:
             with conn:
                 return conn.execute(statement, parameters).fetchall()
+        finally:
+            conn.close()
+
+    def tamper(self, statement: str, *parameters: Any) -> None:
+        """Edit the audit log as a determined intruder would: drop its append-only
+        triggers first, then run ``statement``."""
+        conn = sqlite3.connect(self.db_path)
+        try:
+            with conn:
+                triggers = conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'"
+                ).fetchall()
+                for (name,) in triggers:
+                    conn.execute(f'DROP TRIGGER "{name}"')
+                conn.execute(statement, parameters)
         finally:
             conn.close()
 
@@ -105,7 +120,7 @@ def counter_source(
 
     ``inc()`` returns ``(version, new value)``; ``snapshot``/``restore`` move
     ``{key: value, "chain": [...]}``. ``migrate``/``downgrade`` are function bodies of
-    ``(state, version)`` hooks named ``migrate``/``downgrade``.
+    ``(state, version)`` hooks named ``migrate``/``downgrade``; ``time`` is imported.
     """
     hooks = ""
     if migrate is not None:
@@ -114,6 +129,7 @@ def counter_source(
         hooks += f"\n\ndef downgrade(state, to_version):\n    {downgrade}\n"
     return f"""\
 import threading
+import time
 
 VERSION = {version!r}
 

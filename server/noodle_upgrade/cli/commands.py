@@ -71,12 +71,14 @@ def _report(result: UpgradeResult, as_json: bool) -> int:
 
 def upgrade(args: argparse.Namespace) -> int:
     with Runtime.open(args.project, actor="cli") as rt:
+        render.warnings(rt.warnings)
         result = rt.upgrade(args.component, args.version, strategy=args.strategy, actor="cli")
     return _report(result, args.json)
 
 
 def rollback(args: argparse.Namespace) -> int:
     with Runtime.open(args.project, actor="cli") as rt:
+        render.warnings(rt.warnings)
         result = rt.rollback(args.component, to=args.to, actor="cli")
     return _report(result, args.json)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from noodle_upgrade.config import load_settings
 from noodle_upgrade.engine.manifest import load_project
 from noodle_upgrade.engine.planner import UpgradePlan, plan_upgrade
 from noodle_upgrade.engine.registry import Registry
@@ -80,6 +81,7 @@ class OfflineProject:
 @contextmanager
 def open_offline(root: Path, *, create_store: bool = False) -> Iterator[OfflineProject]:
     config = load_project(root)
+    load_settings(config.root)  # invalid NOODLE_* values are reported by every command
     if not create_store and not config.db_path.exists():
         raise StoreError(
             f"{config.db_path}: no state store yet; it is created when the application "

@@ -18,6 +18,11 @@ from noodle_upgrade.store import AuditVerification, HistoryEntry
 console = Console(highlight=False, soft_wrap=True)
 
 
+def warnings(lines: Sequence[str]) -> None:
+    for line in lines:
+        sys.stderr.write(f"noodle: warning: {line}\n")
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, sort_keys=True, default=str) + "\n")
 
@@ -25,7 +30,7 @@ def print_json(value: Any) -> None:
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    return time.strftime("%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def status(data: dict[str, Any]) -> None:
@@ -61,7 +66,7 @@ def plan_dict(value: UpgradePlan, dependents: Sequence[str]) -> dict[str, Any]:
 
 
 def result(value: UpgradeResult) -> None:
-    what = f"{value.component_name} {value.from_version} → {value.to_version}"
+    what = f"{value.component_name} {value.from_version} → {value.to_version or '?'}"
     if value.success:
         ms = value.metrics.get("total_ms", value.execution_time * 1e3)
         console.print(f"[green]✔[/] {what} ({value.strategy}, {ms:.1f} ms)")
@@ -74,20 +79,17 @@ def result(value: UpgradeResult) -> None:
 
 
 def history(entries: Sequence[HistoryEntry]) -> None:
-    table = Table("id", "when", "kind", "component", "from", "to", "strategy", "status", "error")
+    table = Table("id", "when", "change", "strategy", "status")
+    for column in table.columns:
+        column.no_wrap = True
     for entry in entries:
-        table.add_row(
-            entry.id,
-            _when(entry.started_at),
-            entry.kind,
-            entry.component,
-            entry.from_version or "-",
-            entry.to_version or "-",
-            entry.strategy or "-",
-            str(entry.status),
-            entry.error_message or "",
-        )
+        change = f"{entry.component} {entry.from_version or '-'} → {entry.to_version or '?'}"
+        status = f"[red]{entry.status}[/]" if entry.error_message else str(entry.status)
+        table.add_row(entry.id, _when(entry.started_at), change, entry.strategy or "-", status)
     console.print(table)
+    for entry in entries:
+        if entry.error_message:
+            console.print(f"[bold]{entry.id}[/]: {entry.error_message}")
 
 
 def verification(value: AuditVerification) -> None:

@@ -1,9 +1,10 @@
 """The stable object an application calls a component through.
 
-Each component gets its own ``Handle`` subclass whose class attributes are bound to the
-active version at every switch: callables as static entries (a call costs one cached
-type lookup), data attributes as properties that read the active version live, so a
-module global that is rebound later is never stale.
+Each version a handle serves gets its own ``Handle`` subclass whose class attributes are
+that version's bindings: callables as static entries (a call costs one cached type
+lookup), data attributes as properties that read the active version live, so a module
+global that is rebound later is never stale. A swap assigns the handle's ``__class__``:
+one reference change, so every name switches in the same instant.
 
 There is deliberately no ``__getattr__``: its mere presence stops CPython from
 specialising attribute loads and made every call ~40% slower (see docs/benchmarks.md).
@@ -48,15 +49,17 @@ class Handle:
         return str(self._noodle_slot.active.version)
 
 
-def handle_class(component: str) -> type[Handle]:
-    """A fresh ``Handle`` subclass for one component; its attributes are its bindings."""
-    return type(f"Handle[{component}]", (Handle,), {"__slots__": ()})
+def handle_class(component: str, version: object, bindings: dict[str, object]) -> type[Handle]:
+    """A ``Handle`` subclass for one version of one component; its attributes are its
+    bindings. Switching a handle's ``__class__`` to another is the atomic swap."""
+    namespace: dict[str, object] = {"__slots__": (), **bindings}
+    return type(f"Handle[{component} {version}]", (Handle,), namespace)
 
 
 def exposed_names(target: Any) -> list[str]:
-    """The attributes a handle offers: everything but dunders and our own names."""
+    """The public attributes a handle offers (names without a leading underscore)."""
     names = vars(target) if inspect.ismodule(target) else dict.fromkeys(dir(target))
-    return [n for n in names if not n.startswith("__") and not n.startswith("_noodle")]
+    return [name for name in names if not name.startswith("_")]
 
 
 def is_method_like(target: Any, name: str) -> bool:

@@ -16,7 +16,7 @@ from noodle_upgrade.engine.planner import check_rollback
 from noodle_upgrade.errors import NoodleError, RollbackError
 from noodle_upgrade.models import RollbackPoint, UpgradeResult, UpgradeStatus, new_id
 from noodle_upgrade.runtime.context import Context
-from noodle_upgrade.runtime.loader import LoadedVersion, load_version
+from noodle_upgrade.runtime.loader import LoadedVersion, load_version, unload_package
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.transaction import return_state
 
@@ -105,13 +105,17 @@ def rollback(ctx: Context, slot: ComponentSlot, point: RollbackPoint, actor: str
         return result(UpgradeStatus.REFUSED, exc)
 
     ctx.store.begin_operation(**common, path=[point.version])
+    fresh_target: LoadedVersion | None = None
     try:
         target, fresh = _target(ctx, slot, version)
+        fresh_target = target if fresh else None
         with slot.quiesced(ctx.settings.swap_timeout):
             saved = ctx.store.rollback_point_state(point.id) if fresh else None
             return_state(current, target, saved)
             switch_ms = slot.switch(target) * 1e3
     except NoodleError as exc:
+        if fresh_target is not None:  # loaded from the store for this rollback only
+            unload_package(fresh_target.package)
         ctx.store.complete_operation(
             op_id=op_id,
             status=UpgradeStatus.FAILED,

@@ -84,6 +84,9 @@ class Runtime:
             return
         self._closed = True
         self._ctx.store.close()
+        for slot in self._ctx.slots.values():  # forget the modules of every version it loaded
+            for loaded in slot.loaded.values():
+                unload_package(loaded.package)
 
     def __enter__(self) -> Runtime:
         return self
@@ -121,7 +124,10 @@ class Runtime:
         """What an upgrade would do, without doing it (raises the refusal)."""
         slot = self._ctx.slot(name)
         target = parse_version(version) if version is not None else None
-        self._ctx.registry.ensure(name, target)
+        if target is None:  # the newest: versions installed since the last scan count
+            self._ctx.registry.rescan()
+        else:
+            self._ctx.registry.ensure(name, target)
         return plan_upgrade(
             name,
             target,
@@ -238,6 +244,7 @@ def _activate(ctx: Context, actor: str) -> list[str]:
     known = ctx.store.active_versions()
     locked = {name: Version(v) for name, v in known.items() if name in ctx.project.components}
     chosen, warnings = resolve_activation(ctx.project.components, ctx.registry.available(), locked)
+    warnings += [warning for descriptor in chosen.values() for warning in descriptor.warnings]
     try:
         for name in activation_order(chosen):
             descriptor = chosen[name]

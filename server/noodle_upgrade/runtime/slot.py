@@ -14,7 +14,7 @@ from packaging.version import Version
 
 from noodle_upgrade.errors import HotSwapError
 from noodle_upgrade.runtime.gate import Gate
-from noodle_upgrade.runtime.handle import exposed_names, handle_class, is_method_like
+from noodle_upgrade.runtime.handle import Handle, exposed_names, handle_class, is_method_like
 from noodle_upgrade.runtime.loader import LoadedVersion, unload_package
 
 
@@ -24,16 +24,15 @@ class ComponentSlot:
         self.active = active
         self.loaded: dict[Version, LoadedVersion] = {active.version: active}
         self.gate = Gate()
-        self.handle = handle_class(self.name)(self)
+        self.handle = self._handle_class(active)(self)
         self._lock = threading.Lock()
-        self._bound: set[str] = set()
-        self._bind(self._bindings(active))
 
     @property
     def stateful(self) -> bool:
         return self.active.descriptor.stateful
 
-    def _bindings(self, loaded: LoadedVersion) -> dict[str, object]:
+    def _handle_class(self, loaded: LoadedVersion) -> type[Handle]:
+        """The handle class that serves ``loaded``: its bindings are class attributes."""
         target, stateful = loaded.target, loaded.descriptor.stateful
         entries: dict[str, object] = {}
         for name in exposed_names(target):
@@ -43,13 +42,14 @@ class ComponentSlot:
                 entries[name] = staticmethod(self._gated(name))
             else:
                 entries[name] = staticmethod(getattr(target, name))
-        return entries
+        return handle_class(self.name, loaded.version, entries)
 
     def _live(self, attribute: str) -> property:
         slot = self
         return property(lambda _handle: getattr(slot.active.target, attribute))
 
     def _gated(self, attribute: str) -> Callable[..., Any]:
+        # Resolved after the gate: a call held during a state move runs on the new version.
         gate, slot = self.gate, self
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -62,22 +62,18 @@ class ComponentSlot:
         call.__name__ = call.__qualname__ = attribute
         return call
 
-    def _bind(self, entries: dict[str, object]) -> None:
-        cls = type(self.handle)
-        for name, entry in entries.items():
-            setattr(cls, name, entry)
-        for name in self._bound - entries.keys():
-            delattr(cls, name)
-        self._bound = set(entries)
-
     def switch(self, new: LoadedVersion) -> float:
-        """The point of no return: one reference change. Returns its duration in seconds."""
-        entries = self._bindings(new)
+        """The point of no return: one reference change. Returns its duration in seconds.
+
+        The handle's ``__class__`` is the reference: every name of the new version
+        becomes visible in the same instant, and none of the old one stays.
+        """
+        cls = self._handle_class(new)
         started = time.perf_counter()
         with self._lock:
             self.loaded[new.version] = new
             self.active = new
-            self._bind(entries)
+            object.__setattr__(self.handle, "__class__", cls)
         return time.perf_counter() - started
 
     @contextmanager

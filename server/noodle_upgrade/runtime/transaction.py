@@ -115,7 +115,10 @@ class UpgradeTransaction:
                 "hot-swapping is disabled (NOODLE_HOT_SWAP_ENABLED=0)", code="disabled"
             )
         name = self.slot.name
-        self.ctx.registry.ensure(name, self.target)
+        if self.target is None:  # the newest: versions installed since the last scan count
+            self.ctx.registry.rescan()
+        else:
+            self.ctx.registry.ensure(name, self.target)
         plan = plan_upgrade(
             name,
             self.target,
@@ -171,19 +174,23 @@ class UpgradeTransaction:
     # -- the point of no return ----------------------------------------------------------
 
     def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
-        with self.slot.quiesced(self.timeout):
-            saved = None
-            if loaded[-1].descriptor.stateful:
-                try:
-                    saved = migrate_state(old, loaded)
-                except Exception as exc:
-                    raise NoodleError(
-                        f"state migration of {self.slot.name} {old.version} -> "
-                        f"{loaded[-1].version} failed: {type(exc).__name__}: {exc}; "
-                        "nothing was changed",
-                        code="migration-failed",
-                    ) from exc
-            self.metrics["switch_ms"] = self.slot.switch(loaded[-1]) * 1e3
+        try:
+            with self.slot.quiesced(self.timeout):
+                saved = None
+                if loaded[-1].descriptor.stateful:
+                    try:
+                        saved = migrate_state(old, loaded)
+                    except Exception as exc:
+                        raise NoodleError(
+                            f"state migration of {self.slot.name} {old.version} -> "
+                            f"{loaded[-1].version} failed: {type(exc).__name__}: {exc}; "
+                            "nothing was changed",
+                            code="migration-failed",
+                        ) from exc
+                self.metrics["switch_ms"] = self.slot.switch(loaded[-1]) * 1e3
+        except BaseException:
+            self.discard(loaded)  # a failed migration or drain: unload what was loaded
+            raise
         self.discard(loaded[:-1])
         return saved
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from noodle_upgrade.errors import StoreError
 from noodle_upgrade.models import RollbackPoint, UpgradeStatus
-from noodle_upgrade.store import journal, rows, schema
+from noodle_upgrade.store import journal, owner, rows, schema
 from noodle_upgrade.store.audit import canonical_json, jsonable, verify_chain
 from noodle_upgrade.store.records import AuditRecord, AuditVerification, HistoryEntry, StoredEvent
 
@@ -84,6 +84,7 @@ class Store:
         self._path = db_path
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.RLock()
+        self._running: set[str] = set()  # begun here, outcome not yet written
 
     @classmethod
     def open(cls, db_path: Path) -> Store:
@@ -107,6 +108,9 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            for op_id in self._running:  # no outcome can come through a closed store
+                owner.finished(op_id)
+            self._running.clear()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -225,6 +229,9 @@ class Store:
         )
         with self._write(f"record the start of {kind} {op_id}") as conn:
             journal.insert_operation(conn, entry, self._path)
+            conn.execute(
+                "UPDATE operations SET owner = ? WHERE id = ?", (owner.this_process(), op_id)
+            )
             journal.append_audit(
                 conn,
                 f"{kind}.started",
@@ -234,6 +241,8 @@ class Store:
                 version_to=to_version,
                 details={"operation": op_id, "strategy": strategy, "path": list(path)},
             )
+        owner.started(op_id)
+        self._running.add(op_id)
         return entry
 
     def complete_operation(
@@ -284,6 +293,8 @@ class Store:
             details.update(_present(error_code=error_code, new_active=new_active))
             details.update(_present(rollback_point=point_id, metrics=metrics))
             journal.audit_operation(conn, finished, actor, details)
+        owner.finished(op_id)
+        self._running.discard(op_id)
         return finished
 
     def record_refusal(
@@ -324,11 +335,11 @@ class Store:
         return entry
 
     def recover_interrupted(self, *, actor: str = "recovery") -> list[HistoryEntry]:
-        """Mark every operation still in_progress as interrupted; returns them.
+        """Mark every operation whose process is gone as interrupted; returns them.
 
-        Call it at start-up, before anything else writes: an in_progress row then
-        means the process that ran it is gone. The lock was never moved for such an
-        operation (only its outcome moves it), so the component stays where it was.
+        Operations that a live process still runs are left alone (see ``owner``). The
+        lock was never moved for an interrupted operation (only its outcome moves
+        it), so the component stays where it was.
         """
         recovered: list[HistoryEntry] = []
         with self._write("recover interrupted operations") as conn:
@@ -337,6 +348,8 @@ class Store:
                 (UpgradeStatus.IN_PROGRESS.value,),
             ).fetchall()
             for row in found:
+                if owner.still_running(row["owner"], row["id"]):
+                    continue
                 entry = self._decode_history_entry(row)
                 stays_at = journal.locked_version(conn, entry.component) or entry.from_version
                 interrupted = replace(

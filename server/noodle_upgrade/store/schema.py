@@ -91,7 +91,10 @@ _V1: tuple[str, ...] = (
     f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Who runs an operation ("host:pid"), so that recovery spares live ones.
+_V2: tuple[str, ...] = ("ALTER TABLE operations ADD COLUMN owner TEXT",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,64 +6,39 @@ versions as a string, written to disk by :func:`publish` with
 application hands them the handles they need (the VM gets the memory manager's and the
 JIT's), exactly as a service would wire its parts.
 
-The language: integers, ``+ - *`` and parentheses. The pipeline:
+The language: integers, the input ``x``, ``+ - *`` and parentheses. The pipeline:
 source → lexer → parser → optimizer → bytecode_generator → vm_engine (+ memory_manager,
 jit_compiler) → result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterable
 
-from noodle_upgrade.scaffold import ManifestValue, write_component
+from noodle_upgrade.demo.components import (
+    bytecode_generator,
+    jit_compiler,
+    lexer,
+    memory_manager,
+    optimizer,
+    parser,
+    vm_engine,
+)
+from noodle_upgrade.demo.components.release import Release, publish
 
+__all__ = ["CATALOGUE", "CONSTRAINTS", "INITIAL", "Release", "publish", "release", "releases"]
 
-@dataclass(frozen=True)
-class Release:
-    """One version of one component: its code and the fields of its ``component.toml``."""
-
-    name: str
-    version: str
-    summary: str  # what this version changes, one line for the narrative
-    code: str
-    entry: str | None = None  # default: the module named after the component
-    manifest: Mapping[str, ManifestValue] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.version}"
-
-
-def publish(root: Path, release: Release) -> Path:
-    """Write ``release`` into the component store of the project at ``root``."""
-    fields: dict[str, ManifestValue] = {"description": release.summary, **release.manifest}
-    return write_component(root, release.name, release.version, release.code, entry=release.entry, **fields)
-
-
-def _catalogue() -> dict[str, Release]:
-    from noodle_upgrade.demo.components import (
-        bytecode_generator,
-        jit_compiler,
-        lexer,
-        memory_manager,
-        optimizer,
-        parser,
-        vm_engine,
-    )
-
-    modules = (lexer, parser, optimizer, bytecode_generator, vm_engine, memory_manager, jit_compiler)
-    return {release.key: release for module in modules for release in module.RELEASES}
+_MODULES = (lexer, parser, optimizer, bytecode_generator, vm_engine, memory_manager, jit_compiler)
+CATALOGUE: dict[str, Release] = {r.key: r for module in _MODULES for r in module.RELEASES}
 
 
 def release(name: str, version: str) -> Release:
     """The release ``name@version`` of the catalogue (``KeyError`` names what exists)."""
-    catalogue = _catalogue()
     try:
-        return catalogue[f"{name}@{version}"]
+        return CATALOGUE[f"{name}@{version}"]
     except KeyError:
-        raise KeyError(f"the demo has no release {name}@{version} ({', '.join(catalogue)})") from None
+        known = ", ".join(CATALOGUE)
+        raise KeyError(f"the demo has no release {name}@{version} (known: {known})") from None
 
 
 def releases(keys: Iterable[str]) -> list[Release]:

@@ -1,12 +1,13 @@
-'''The bytecode generator: syntax tree → stack-machine code.
+"""The bytecode generator: syntax tree → stack-machine code.
 
-Code is a list of ``(opcode, argument)`` tuples: ``("push", 7)``, ``("add", None)``,
-``("sub", None)``, ``("mul", None)``; running it leaves the result on the stack.
-'''
+Code is a list of ``(opcode, argument)`` tuples: ``("push", 7)``, ``("input", "x")``,
+``("add", None)``, ``("sub", None)``, ``("mul", None)``; running it leaves the result on
+the stack.
+"""
 
 from __future__ import annotations
 
-from noodle_upgrade.demo.components import Release
+from noodle_upgrade.demo.components.release import Release
 
 BYTECODE_GENERATOR_1_0_0 = '''\
 """Bytecode generator 1.0.0: post-order walk of the tree."""
@@ -23,6 +24,9 @@ def generate(tree):
 def _emit(tree, code):
     if tree[0] == "int":
         code.append(("push", tree[1]))
+        return
+    if tree[0] == "var":
+        code.append(("input", tree[1]))
         return
     operator, left, right = tree
     _emit(left, code)

@@ -1,12 +1,12 @@
-'''The JIT compiler: bytecode → a Python closure that computes the result directly.
+"""The JIT compiler: bytecode → a Python closure that computes the result directly.
 
 The VM hands long programs to it instead of interpreting them. No ``eval``: the closure
-is built from small functions, one per instruction.
-'''
+is built from small functions, one per instruction; it takes the program's inputs.
+"""
 
 from __future__ import annotations
 
-from noodle_upgrade.demo.components import Release
+from noodle_upgrade.demo.components.release import Release
 
 JIT_COMPILER_1_0_0 = '''\
 """JIT compiler 1.0.0: closures composed at compile time."""
@@ -17,11 +17,15 @@ OPERATIONS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
 
 
 def _constant(value):
-    return lambda: value
+    return lambda inputs: value
+
+
+def _input(name):
+    return lambda inputs: inputs[name]
 
 
 def _binary(operation, left, right):
-    return lambda: operation(left(), right())
+    return lambda inputs: operation(left(inputs), right(inputs))
 
 
 def compile_code(code):
@@ -29,6 +33,8 @@ def compile_code(code):
     for opcode, argument in code:
         if opcode == "push":
             stack.append(_constant(argument))
+        elif opcode == "input":
+            stack.append(_input(argument))
         else:
             right = stack.pop()
             left = stack.pop()

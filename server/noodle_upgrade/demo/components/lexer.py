@@ -1,18 +1,20 @@
-'''The lexer: source text → tokens.
+"""The lexer: source text → tokens.
 
-Tokens are tuples: ``("int", 42)``, ``("op", "+")``, ``("(", "(")``, ``(")", ")")`` and a
-final ``("end", "")``. Both versions produce the same tokens; 1.1.0 is a regular-expression
-scanner that is faster and also accepts tabs and newlines between tokens.
-'''
+Tokens are tuples: ``("int", 42)``, ``("name", "x")``, ``("op", "+")``, ``("(", "(")``,
+``(")", ")")`` and a final ``("end", "")``. Both versions produce the same tokens; 1.1.0
+is a regular-expression scanner that is faster and also accepts tabs and newlines
+between tokens.
+"""
 
 from __future__ import annotations
 
-from noodle_upgrade.demo.components import Release
+from noodle_upgrade.demo.components.release import Release
 
 LEXER_1_0_0 = '''\
 """Lexer 1.0.0: a character-by-character scanner. Only spaces separate tokens."""
 
 DIGITS = "0123456789"
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 OPERATORS = "+-*"
 PARENS = "()"
 
@@ -29,6 +31,11 @@ def tokenize(source):
             while position < length and source[position] in DIGITS:
                 position += 1
             tokens.append(("int", int(source[start:position])))
+        elif char in LETTERS:
+            start = position
+            while position < length and source[position] in LETTERS + DIGITS:
+                position += 1
+            tokens.append(("name", source[start:position]))
         elif char in OPERATORS:
             tokens.append(("op", char))
             position += 1
@@ -46,7 +53,11 @@ LEXER_1_1_0 = '''\
 
 import re
 
-TOKEN = re.compile(r"(?P<int>[0-9]+)|(?P<op>[-+*])|(?P<paren>[()])|(?P<space>\\s+)|(?P<bad>.)", re.S)
+TOKEN = re.compile(
+    r"(?P<int>[0-9]+)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<op>[-+*])|(?P<paren>[()])"
+    r"|(?P<space>\\s+)|(?P<bad>.)",
+    re.DOTALL,
+)
 
 
 def tokenize(source):
@@ -57,8 +68,8 @@ def tokenize(source):
         text = match.group()
         if kind == "int":
             append(("int", int(text)))
-        elif kind == "op":
-            append(("op", text))
+        elif kind == "name" or kind == "op":
+            append((kind, text))
         elif kind == "paren":
             append((text, text))
         elif kind == "bad":
@@ -68,8 +79,8 @@ def tokenize(source):
 
 
 def health():
-    expected = [("int", 1), ("op", "+"), ("(", "("), ("int", 23), (")", ")"), ("end", "")]
-    return tokenize("1\\t+\\n(23 )") == expected
+    expected = [("int", 1), ("op", "+"), ("(", "("), ("name", "x"), (")", ")"), ("end", "")]
+    return tokenize("1\\t+\\n(x )") == expected
 '''
 
 RELEASES = (

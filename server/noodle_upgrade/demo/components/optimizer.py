@@ -1,14 +1,15 @@
-'''The optimizer: syntax tree → simpler syntax tree.
+"""The optimizer: syntax tree → simpler syntax tree.
 
 1.0.0 applies algebraic identities (``x * 1``, ``x + 0``, ``x * 0``); 1.1.0 adds constant
 folding. 1.2.0 rewrites folding with an explicit stack (no recursion limit) and pops the
 operands in the wrong order, so ``1 - 2`` folds to ``1``: its self-test health check
 catches it and the release never serves a call.
-'''
+"""
 
 from __future__ import annotations
 
-from noodle_upgrade.demo.components import Release
+from noodle_upgrade.demo.components.release import Release
+from noodle_upgrade.scaffold import ManifestValue
 
 # The self-test every optimizer release ships as its health check.
 _SELF_TEST = '''
@@ -17,12 +18,16 @@ SELF_TEST = [
     (("-", ("int", 1), ("int", 2)), -1),
     (("*", ("+", ("int", 2), ("int", 3)), ("int", 4)), 20),
     (("-", ("int", 10), ("-", ("int", 4), ("int", 1))), 7),
+    (("+", ("*", ("var", "x"), ("int", 1)), ("-", ("int", 3), ("int", 5))), 5),
 ]
+SELF_TEST_INPUTS = {"x": 7}
 
 
 def _value(tree):
     if tree[0] == "int":
         return tree[1]
+    if tree[0] == "var":
+        return SELF_TEST_INPUTS[tree[1]]
     operator, left, right = tree
     return FOLD[operator](_value(left), _value(right))
 
@@ -64,14 +69,14 @@ OPTIMIZER_1_0_0 = (
 
 '''
     + _COMMON
-    + '''
+    + """
 
 def optimize(tree):
-    if tree[0] == "int":
+    if tree[0] in ("int", "var"):
         return tree
     operator_, left, right = tree
     return _identities(operator_, optimize(left), optimize(right))
-'''
+"""
     + _SELF_TEST
 )
 
@@ -81,17 +86,17 @@ OPTIMIZER_1_1_0 = (
 
 '''
     + _COMMON
-    + '''
+    + """
 
 def optimize(tree):
-    if tree[0] == "int":
+    if tree[0] in ("int", "var"):
         return tree
     operator_, left, right = tree
     left, right = optimize(left), optimize(right)
     if left[0] == "int" and right[0] == "int":
         return ("int", FOLD[operator_](left[1], right[1]))
     return _identities(operator_, left, right)
-'''
+"""
     + _SELF_TEST
 )
 
@@ -101,14 +106,14 @@ OPTIMIZER_1_2_0 = (
 
 '''
     + _COMMON
-    + '''
+    + """
 
 def optimize(tree):
     work = [(tree, False)]
     done = []
     while work:
         node, children_done = work.pop()
-        if node[0] == "int":
+        if node[0] in ("int", "var"):
             done.append(node)
         elif not children_done:
             work.append((node, True))
@@ -122,11 +127,11 @@ def optimize(tree):
             else:
                 done.append(_identities(node[0], left, right))
     return done[0]
-'''
+"""
     + _SELF_TEST
 )
 
-_MANIFEST = {
+_MANIFEST: dict[str, ManifestValue] = {
     "type": "compiler",
     "health_check": "optimizer:health",
     "dependencies": {"parser": ">=1.0,<2"},

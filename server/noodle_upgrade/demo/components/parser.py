@@ -1,14 +1,16 @@
-'''The parser: tokens → syntax tree.
+"""The parser: tokens → syntax tree.
 
-1.x trees are tuples: ``("int", 7)`` or ``(op, left, right)`` with op one of ``+ - *``.
+1.x trees are tuples: ``("int", 7)``, ``("var", "x")`` or ``(op, left, right)`` with op
+one of ``+ - *``.
 2.0.0 is a breaking release: ``parse`` is renamed ``parse_program`` and returns node
 objects, so the optimizer and the bytecode generator, which require ``parser <2``, would
 break; the runtime refuses it and names them.
-'''
+"""
 
 from __future__ import annotations
 
-from noodle_upgrade.demo.components import Release
+from noodle_upgrade.demo.components.release import Release
+from noodle_upgrade.scaffold import ManifestValue
 
 PARSER_1_0_0 = '''\
 """Parser 1.0.0: recursive descent; * binds tighter than + and -, all left-associative."""
@@ -50,6 +52,8 @@ class _Parser:
         kind, value = self.take()
         if kind == "int":
             return ("int", value)
+        if kind == "name":
+            return ("var", value)
         if kind == "(":
             node = self.sum()
             self.expect(")")
@@ -76,6 +80,11 @@ class Num:
 
 
 @dataclass(frozen=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True)
 class BinOp:
     operator: str
     left: object
@@ -95,6 +104,8 @@ def parse_program(tokens):
         position += 1
         if kind == "int":
             return Num(value)
+        if kind == "name":
+            return Var(value)
         if kind == "(":
             node = climb(1)
             if tokens[position][0] != ")":
@@ -118,7 +129,7 @@ def parse_program(tokens):
     return tree
 '''
 
-_NEEDS = {"dependencies": {"lexer": ">=1.0,<2"}}
+_NEEDS: dict[str, ManifestValue] = {"dependencies": {"lexer": ">=1.0,<2"}}
 
 RELEASES = (
     Release(

@@ -1,14 +1,16 @@
-'''The VM: runs bytecode on a stack whose values live in the memory manager's heap.
+"""The VM: runs bytecode on a stack whose values live in the memory manager's heap.
 
-``execute(code, memory, jit)`` gets the memory manager's and the JIT compiler's handles
-from the application. Each run opens a frame in the memory manager, allocates every
-intermediate value there and closes the frame at the end; a program longer than
-``JIT_THRESHOLD`` instructions is compiled by the JIT instead of interpreted.
-'''
+``execute(code, memory, jit, inputs)`` gets the memory manager's and the JIT compiler's
+handles from the application, and the program's inputs (``{"x": 5}``). Each run opens a
+frame in the memory manager, allocates every intermediate value there and closes the
+frame at the end; a program longer than ``JIT_THRESHOLD`` instructions is compiled by
+the JIT instead of interpreted.
+"""
 
 from __future__ import annotations
 
-from noodle_upgrade.demo.components import Release
+from noodle_upgrade.demo.components.release import Release
+from noodle_upgrade.scaffold import ManifestValue
 
 VM_ENGINE_1_0_0 = '''\
 """VM engine 1.0.0: an if/elif interpreter."""
@@ -16,15 +18,18 @@ VM_ENGINE_1_0_0 = '''\
 JIT_THRESHOLD = 15
 
 
-def execute(code, memory, jit):
+def execute(code, memory, jit, inputs):
     frame = memory.open_frame()
     try:
         if len(code) >= JIT_THRESHOLD:
-            return memory.load(memory.allocate(frame, jit.compile_code(code)()))
+            return memory.load(memory.allocate(frame, jit.compile_code(code)(inputs)))
         stack = []
         for opcode, argument in code:
             if opcode == "push":
                 stack.append(memory.allocate(frame, argument))
+                continue
+            if opcode == "input":
+                stack.append(memory.allocate(frame, inputs[argument]))
                 continue
             right = memory.load(stack.pop())
             left = memory.load(stack.pop())
@@ -52,17 +57,19 @@ JIT_THRESHOLD = 9
 DISPATCH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
 
 
-def execute(code, memory, jit):
+def execute(code, memory, jit, inputs):
     frame = memory.open_frame()
     try:
         if len(code) >= JIT_THRESHOLD:
-            return memory.load(memory.allocate(frame, jit.compile_code(code)()))
+            return memory.load(memory.allocate(frame, jit.compile_code(code)(inputs)))
         allocate, load = memory.allocate, memory.load
         stack = []
         push, pop = stack.append, stack.pop
         for opcode, argument in code:
-            if argument is not None:
+            if opcode == "push":
                 push(allocate(frame, argument))
+            elif opcode == "input":
+                push(allocate(frame, inputs[argument]))
             else:
                 right = load(pop())
                 push(allocate(frame, DISPATCH[opcode](load(pop()), right)))
@@ -70,13 +77,9 @@ def execute(code, memory, jit):
         return load(result)
     finally:
         memory.close_frame(frame)
-
-
-def health():
-    return True
 '''
 
-_MANIFEST = {
+_MANIFEST: dict[str, ManifestValue] = {
     "type": "runtime",
     "critical": True,
     "dependencies": {
@@ -93,6 +96,6 @@ RELEASES = (
         "1.1.0",
         "dispatch table, JIT from 9 instructions",
         VM_ENGINE_1_1_0,
-        manifest={**_MANIFEST, "health_check": "vm_engine:health"},
+        manifest=_MANIFEST,
     ),
 )
