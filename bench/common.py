@@ -7,6 +7,7 @@ so two numbers taken side by side in the same process are what to read, not eith
 from __future__ import annotations
 
 import math
+import os
 import sys
 import tempfile
 import timeit
@@ -174,5 +175,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def header(title: str) -> None:
+    """The benchmark's title and what the machine was doing when it started."""
     print(f"\n{title}\n{'=' * len(title)}")
-    print(f"Python {sys.version.split()[0]}; ratios from this one run are the numbers to read")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    print(f"Python {sys.version.split()[0]}, {cpus} CPUs{load}; read the ratios of this one run")

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from noodle_upgrade.config import (
     Settings,
     describe_settings,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
 from noodle_upgrade.engine.manifest import load_component_manifest, load_project, scan_store
 from noodle_upgrade.errors import ConfigError, ManifestError
 from noodle_upgrade.models import BumpKind, ComponentType, Policy
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
 
 DIGEST = "ab" * 32
 
@@ -18,6 +20,11 @@ DIGEST = "ab" * 32
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    entry = re.search(r'^\s*entry\s*=\s*"([\w.]+)', text, re.MULTILINE)
+    if path.name == "component.toml" and entry:  # the entry module the manifest names
+        module = path.parent.joinpath(*entry.group(1).split(".")).with_suffix(".py")
+        module.parent.mkdir(parents=True, exist_ok=True)
+        module.touch()
     return path
 
 
@@ -366,6 +373,17 @@ def test_valid_entries_are_accepted(tmp_path: Path, entry: str) -> None:
     )
 
     assert load_component_manifest(folder).entry == entry
+
+
+def test_entry_module_must_exist_in_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "greeter" / "1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "component.toml").write_text(
+        '[component]\nname = "greeter"\nversion = "1.0.0"\nentry = "greeter.py"\n'
+    )
+    (folder / "greeter.py").touch()
+    with pytest.raises(ManifestError, match=r"component\.toml:4: .*no module greeter/py\.py"):
+        load_component_manifest(folder)
 
 
 @pytest.mark.parametrize("missing", ["name", "version", "entry"])

@@ -201,21 +201,24 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_SWAP_TIMEOUT",
         "hot_swap.swap_timeout",
         _number(0, low_open=True),
-        "Seconds allowed for draining in-flight calls and for one health check.",
+        "Seconds allowed for each import, factory call and health check, and for a "
+        "stateful component's calls in flight to finish before its state moves.",
     ),
     _Spec(
         "upgrade_timeout",
         "NOODLE_UPGRADE_TIMEOUT",
         "upgrade_timeout",
         _number(0, low_open=True),
-        "Seconds allowed for a whole upgrade operation.",
+        "Seconds allowed for everything an upgrade does before its switch; "
+        "past it the upgrade fails and nothing changes.",
     ),
     _Spec(
         "rollback_enabled",
         "NOODLE_ROLLBACK_ENABLED",
         "rollback.enabled",
         BOOLEAN,
-        "Enable rollback points and automatic rollback.",
+        "Allow explicit rollbacks (rt.rollback, noodle rollback). A failed check after "
+        "the switch always switches back.",
     ),
     _Spec(
         "max_rollback_points",
@@ -229,22 +232,25 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_UPGRADE_VALIDATION_LEVEL",
         "validation.level",
         _choice(tuple(level.value for level in ValidationLevel), ValidationLevel),
-        "strict: every rule must pass; normal: minor warnings allowed; "
-        "permissive: only critical rules.",
+        "strict: manifest warnings and a major upgrade of a stateful component without "
+        "a migrate hook refuse the upgrade; normal: they are warnings; permissive: also "
+        "skips the health check after the switch.",
     ),
     _Spec(
         "auto_upgrade_approval",
         "NOODLE_AUTO_UPGRADE_APPROVAL",
         "auto_upgrade_approval",
         BOOLEAN,
-        "Apply upgrades the runtime proposes itself without manual approval.",
+        "Apply upgrades the runtime proposes itself without approval "
+        "(read by the update watcher, not built yet).",
     ),
     _Spec(
         "gradual_rollout_percentage",
         "NOODLE_GRADUAL_ROLLOUT_PERCENTAGE",
         "strategies.strategy_configs.gradual.initial_percentage",
         _number(0, 100, low_open=True),
-        "Share of calls (percent) the new version gets at the first step of a gradual rollout.",
+        "Share of calls (percent) the new version gets at the first step of a gradual "
+        "rollout (read by the gradual strategy, not built yet).",
     ),
     _Spec(
         "default_strategy",
@@ -266,21 +272,22 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_MAX_CONCURRENT_UPGRADES",
         "hot_swap.max_concurrent_swaps",
         _number(1, integer=True),
-        "Upgrades that may run at the same time.",
+        "Upgrades that may run at the same time (today every operation runs alone).",
     ),
     _Spec(
         "decision_threshold",
         "NOODLE_AI_UPGRADE_DECISION_THRESHOLD",
         "decision_threshold",
         _number(0, 1),
-        "Confidence an automatic upgrade decision needs before it is proposed.",
+        "Confidence an automatic upgrade decision needs before it is proposed "
+        "(read by the decision engine, not built yet).",
     ),
     _Spec(
         "control_enabled",
         "NOODLE_CONTROL",
         "control.enabled",
         BOOLEAN,
-        "Serve the local control endpoint for the CLI, editors and the dashboard.",
+        "Serve the local control endpoint for the CLI, editors and the dashboard (not built yet).",
     ),
     _Spec(
         "log_level",
@@ -471,6 +478,18 @@ def describe_settings(settings: Settings) -> list[tuple[str, str, str, str]]:
         )
         for spec in _SPECS
     ]
+
+
+def origin(settings: Settings, name: str) -> str:
+    """Where a setting's value came from, in words a user can act on."""
+    spec = _BY_NAME[name]
+    value = _show(getattr(settings, name))
+    source = settings.sources.get(name, "default")
+    if source == "env":
+        return f"{spec.env}={value}"
+    if source == "file":
+        return f"{spec.file_key} = {value} in {settings.config_file}"
+    return f"{name} = {value} ({source})"
 
 
 def settings_reference() -> list[dict[str, str]]:

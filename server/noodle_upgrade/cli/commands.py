@@ -48,6 +48,7 @@ def init(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     with open_offline(args.project) as project:
+        render.warnings(project.problems())
         data = project.status()
     render.print_json(data) if args.json else render.status(data)
     return EXIT_OK
@@ -55,6 +56,7 @@ def status(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     with open_offline(args.project) as project:
+        render.warnings(project.problems())
         value = project.plan(args.component, args.version)
         dependents = dependents_of(args.component, project.active_descriptors())
     if args.json:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from noodle_upgrade.cli import commands
-from noodle_upgrade.errors import NoodleError
+from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import STRATEGY_NAMES
 
 EXIT_USAGE = 2
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except NoodleError as exc:
         sys.stderr.write(f"noodle: error: {exc}\n")
-        return 1 if exc.code not in {"config-error", "manifest-error"} else EXIT_USAGE
+        return EXIT_USAGE if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         sys.stderr.write("noodle: interrupted\n")
         return 130

@@ -41,6 +41,10 @@ class OfflineProject:
                 active[name] = descriptor
         return active
 
+    def problems(self) -> list[str]:
+        """What the user should fix: noodle.toml warnings and unreadable manifests."""
+        return [*self.config.warnings, *self.registry.problems]
+
     def status(self) -> dict[str, Any]:
         locked = self.locked()
         components = {}
@@ -64,8 +68,12 @@ class OfflineProject:
         active = self.active_descriptors()
         if name not in active:
             raise ComponentNotFoundError(
-                f"component {name!r} has no active version in {self.store.path} "
-                "(start the application once, or list it in noodle.toml [components])"
+                f"component {name!r} has no active version in {self.store.path}: "
+                + (
+                    "it is activated when the application first opens its Runtime"
+                    if name in self.config.components
+                    else "it is not listed in noodle.toml [components]"
+                )
             )
         target = parse_version(version, "target version") if version is not None else None
         return plan_upgrade(

@@ -382,7 +382,22 @@ def load_component_manifest(folder: Path) -> ComponentDescriptor:
             )
     values = _apply(src, "component", table, _COMPONENT_FIELDS, warnings)
     _check_layout(src, folder, values["name"], values["version"])
+    _check_entry_exists(src, folder, values["entry"])
     return ComponentDescriptor(folder=folder, warnings=tuple(warnings), **values)
+
+
+def _check_entry_exists(src: _Source, folder: Path, entry: str) -> None:
+    """The entry module must be in the folder: a typo fails here, not at import time."""
+    module = folder.joinpath(*entry.partition(":")[0].split("."))
+    if module.with_suffix(".py").is_file() or module.is_dir():
+        return
+    src.fail(
+        "component",
+        "entry",
+        f"entry {entry!r}: no module {module.relative_to(folder).as_posix()}.py or package "
+        f"{module.relative_to(folder).as_posix()}/ in {folder} "
+        "(entry names a module without '.py', e.g. 'parser' or 'parser:create')",
+    )
 
 
 def _check_layout(src: _Source, folder: Path, name: str, version: Version) -> None:

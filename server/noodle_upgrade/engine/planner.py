@@ -240,8 +240,7 @@ def _plan_warnings(name: str, current: Version, target: Version, bump: BumpKind)
     warnings: list[str] = []
     if bump is BumpKind.MAJOR:
         warnings.append(
-            f"{name} {current} -> {target} is a major upgrade: expect breaking API changes "
-            f"(see `noodle diff {name} {current} {target}`)"
+            f"{name} {current} -> {target} is a major upgrade: expect breaking API changes"
         )
     if target.is_prerelease:
         warnings.append(f"{name} {target} is a pre-release")
@@ -266,8 +265,7 @@ def check_rollback(
     """
     descriptor = _find_version(name, to_version, _store_versions(name, available))
     _raise_conflicts(
-        _unmet_in_active(descriptor, active)
-        + _broken_dependents(name, descriptor.version, active)
+        _unmet_in_active(descriptor, active) + _broken_dependents(name, descriptor.version, active)
     )
     return descriptor
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from noodle_upgrade.engine.manifest import scan_store
-from noodle_upgrade.errors import ComponentNotFoundError
+from noodle_upgrade.engine.manifest import load_component_manifest, scan_store
+from noodle_upgrade.errors import ComponentNotFoundError, NoodleError
 from noodle_upgrade.models import ComponentDescriptor
 
 
@@ -44,6 +44,17 @@ class Registry:
         known = self.find(name, version) if version else self.versions(name)
         if not known:
             self.rescan()
+
+    def broken(self, name: str, version: Version) -> NoodleError | None:
+        """Why a version folder that exists is not offered: its manifest's error."""
+        folder = self.store_dir / name / str(version)
+        if self.find(name, version) is not None or not folder.is_dir():
+            return None
+        try:
+            load_component_manifest(folder)
+        except NoodleError as exc:
+            return exc
+        return None
 
     def get(self, name: str, version: Version) -> ComponentDescriptor:
         self.ensure(name, version)

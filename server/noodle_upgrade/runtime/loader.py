@@ -163,11 +163,11 @@ def load_version(
 
 def run_health_check(loaded: LoadedVersion, timeout: float) -> None:
     """Fail unless the version's health check returns a true value without raising."""
-    check = loaded.hook(loaded.descriptor.health_check)
-    if check is None:
-        return
     what = f"health check {loaded.descriptor.health_check!r} of {loaded.descriptor.key}"
     try:
+        check = loaded.hook(loaded.descriptor.health_check)
+        if check is None:
+            return
         healthy = call_with_deadline(check, timeout, what)
     except HotSwapError as exc:
         exc.code = "health-check-failed"

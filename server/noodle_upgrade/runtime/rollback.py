@@ -11,6 +11,7 @@ import time
 
 from packaging.version import Version
 
+from noodle_upgrade.config import origin
 from noodle_upgrade.engine.integrity import verify_integrity
 from noodle_upgrade.engine.planner import check_rollback
 from noodle_upgrade.errors import NoodleError, RollbackError
@@ -23,13 +24,15 @@ from noodle_upgrade.runtime.transaction import return_state
 
 def find_point(ctx: Context, name: str, point_id: str | None) -> RollbackPoint:
     if not ctx.settings.rollback_enabled:
-        raise RollbackError("rollback is disabled (NOODLE_ROLLBACK_ENABLED=0)")
+        raise RollbackError(
+            f"rollback is disabled by configuration ({origin(ctx.settings, 'rollback_enabled')})"
+        )
     live = ctx.store.rollback_points(name)
     if point_id is None:
         if not live:
             raise RollbackError(
-                f"component {name!r} has no rollback point: it was not upgraded since its "
-                "points were used or released (`noodle history` shows what happened)"
+                f"component {name!r} has no rollback point left: it was not upgraded since it "
+                "was activated or last rolled back (`noodle history` shows what happened)"
             )
         return live[0]
     point = next((p for p in live if p.id == point_id), None)

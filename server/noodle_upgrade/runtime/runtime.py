@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -67,6 +68,7 @@ class Runtime:
         if environment is not None:
             config = replace(config, environment=environment)
         resolved = load_settings(config.root, overrides=settings)
+        logging.getLogger("noodle_upgrade").setLevel(resolved.log_level)
         store = Store.open(config.db_path)
         try:
             ctx = Context(config, resolved, store, Registry(config.store_dir), EventBus(store))

@@ -14,9 +14,16 @@ from typing import Any
 
 from packaging.version import Version
 
+from noodle_upgrade.config import origin
 from noodle_upgrade.engine.integrity import verify_integrity
 from noodle_upgrade.engine.planner import UpgradePlan, plan_upgrade
-from noodle_upgrade.errors import NoodleError, RollbackError, StoreError, ValidationError
+from noodle_upgrade.errors import (
+    HotSwapError,
+    NoodleError,
+    RollbackError,
+    StoreError,
+    ValidationError,
+)
 from noodle_upgrade.models import (
     BumpKind,
     RollbackPoint,
@@ -98,6 +105,7 @@ class UpgradeTransaction:
         self.strategy = strategy
         self.target = target
         self.timeout = ctx.settings.swap_timeout
+        self.deadline = time.perf_counter() + ctx.settings.upgrade_timeout
         self.warnings: list[str] = []
         self.metrics: dict[str, float] = {}
         self.started = time.perf_counter()
@@ -106,19 +114,23 @@ class UpgradeTransaction:
 
     def validate(self) -> UpgradePlan:
         settings = self.ctx.settings
-        if not settings.runtime_upgrade_enabled:
-            raise ValidationError(
-                "runtime upgrades are disabled (NOODLE_RUNTIME_UPGRADE_ENABLED=0)", code="disabled"
-            )
-        if not settings.hot_swap_enabled:
-            raise ValidationError(
-                "hot-swapping is disabled (NOODLE_HOT_SWAP_ENABLED=0)", code="disabled"
-            )
+        for setting, what in (
+            ("runtime_upgrade_enabled", "runtime upgrades"),
+            ("hot_swap_enabled", "hot-swapping"),
+        ):
+            if not getattr(settings, setting):
+                raise ValidationError(
+                    f"{what} are disabled by configuration ({origin(settings, setting)})",
+                    code="disabled",
+                )
         name = self.slot.name
         if self.target is None:  # the newest: versions installed since the last scan count
             self.ctx.registry.rescan()
         else:
             self.ctx.registry.ensure(name, self.target)
+            broken = self.ctx.registry.broken(name, self.target)
+            if broken is not None:
+                raise broken
         plan = plan_upgrade(
             name,
             self.target,
@@ -149,16 +161,27 @@ class UpgradeTransaction:
             )
         self.warnings.extend(findings)
 
+    def _time_left(self) -> float:
+        """Each step's own limit, cut short by what remains of the whole upgrade's."""
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            raise HotSwapError(
+                f"upgrade of {self.slot.name} ran past its upgrade_timeout "
+                f"({self.ctx.settings.upgrade_timeout:g} s) before the switch; nothing changed",
+                code="timeout",
+            )
+        return min(self.timeout, left)
+
     def load(self, plan: UpgradePlan) -> list[LoadedVersion]:
         loaded: list[LoadedVersion] = []
         started = time.perf_counter()
         try:
             for step in plan.steps:
                 final = step is plan.target
-                loaded.append(load_version(step, self.timeout, instantiate=final))
+                loaded.append(load_version(step, self._time_left(), instantiate=final))
             self.metrics["load_ms"] = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
-            run_health_check(loaded[-1], self.timeout)
+            run_health_check(loaded[-1], self._time_left())
             self.metrics["health_ms"] = (time.perf_counter() - started) * 1e3
         except BaseException:
             self.discard(loaded)
