@@ -8,6 +8,7 @@ the health check writes itself.)
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,10 @@ from noodle_upgrade import Runtime
 def main(project: str, component: str, version: str, marker: str) -> None:
     with Runtime.open(project) as rt:
         result = rt.upgrade(component, version)
-        Path(marker).write_text(f"{result.status} {rt.version(component)}\n")
+        # Written aside and renamed: the test never sees a marker without its contents.
+        pending = Path(f"{marker}.tmp")
+        pending.write_text(f"{result.status} {rt.version(component)}\n")
+        os.replace(pending, marker)
         time.sleep(600)
 
 

@@ -13,6 +13,7 @@ from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import STRATEGY_NAMES
 
 EXIT_USAGE = 2
+PROJECT_HELP = "project folder holding noodle.toml (default: the current folder)"
 EXIT_INTERNAL = 70
 
 
@@ -23,16 +24,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="noodle", description="Live, safe upgrades of versioned components.")
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=Path.cwd(),
-        help="project folder holding noodle.toml (default: the current folder)",
-    )
+    parser.add_argument("--project", type=Path, default=Path.cwd(), help=PROJECT_HELP)
+    # Accepted after the command too (`noodle status --project app`); the later one wins.
+    project = _Parser(add_help=False)
+    project.add_argument("--project", type=Path, default=argparse.SUPPRESS, help=PROJECT_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
-        child = sub.add_parser(name, help=help_text, description=help_text)
+        child = sub.add_parser(name, help=help_text, description=help_text, parents=[project])
         child.set_defaults(handler=handler)
         return child
 

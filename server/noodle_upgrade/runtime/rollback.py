@@ -61,85 +61,102 @@ def _target(ctx: Context, slot: ComponentSlot, version: Version) -> tuple[Loaded
     return load_version(descriptor, ctx.settings.swap_timeout), True
 
 
-def rollback(ctx: Context, slot: ComponentSlot, point: RollbackPoint, actor: str) -> UpgradeResult:
-    started = time.perf_counter()
-    op_id = new_id("rb")
-    current = slot.active
-    version = Version(point.version)
-    common = {
-        "op_id": op_id,
-        "kind": "rollback",
-        "component": slot.name,
-        "from_version": str(current.version),
-        "to_version": point.version,
-        "strategy": "rollback",
-        "actor": actor,
-    }
+class RollbackOperation:
+    def __init__(self, ctx: Context, slot: ComponentSlot, point: RollbackPoint, actor: str):
+        self.ctx, self.slot, self.point, self.actor = ctx, slot, point, actor
+        self.started = time.perf_counter()
+        self.op_id = new_id("rb")
+        self.current = slot.active
+        self.journal = {
+            "op_id": self.op_id,
+            "kind": "rollback",
+            "component": slot.name,
+            "from_version": str(self.current.version),
+            "to_version": point.version,
+            "strategy": "rollback",
+            "actor": actor,
+        }
 
-    def result(status: UpgradeStatus, error: NoodleError | None = None) -> UpgradeResult:
-        elapsed = time.perf_counter() - started
+    def result(self, status: UpgradeStatus, error: NoodleError | None = None) -> UpgradeResult:
+        elapsed = time.perf_counter() - self.started
         return UpgradeResult(
-            request_id=op_id,
+            request_id=self.op_id,
             success=status is UpgradeStatus.SUCCEEDED,
-            component_name=slot.name,
-            from_version=str(current.version),
-            to_version=point.version,
+            component_name=self.slot.name,
+            from_version=str(self.current.version),
+            to_version=self.point.version,
             status=status,
             execution_time=elapsed,
             strategy="rollback",
-            path=[point.version],
-            rollback_point=point,
+            path=[self.point.version],
+            rollback_point=self.point,
             metrics={"total_ms": elapsed * 1e3},
             error_message=error.message if error else None,
             error_code=error.code if error else None,
             completed_at=time.time(),
         )
 
-    try:
-        check_rollback(
-            slot.name,
-            version,
-            active=ctx.active_descriptors(),
-            available=ctx.registry.available(),
+    def refuse(self, error: NoodleError) -> UpgradeResult:
+        self.ctx.store.record_refusal(
+            **self.journal, error_code=error.code, error_message=error.message
         )
-    except NoodleError as exc:
-        ctx.store.record_refusal(**common, error_code=exc.code, error_message=exc.message)
-        ctx.events.publish("rollback.refused", slot.name, id=op_id, error=exc.message)
-        return result(UpgradeStatus.REFUSED, exc)
+        self.ctx.events.publish(
+            "rollback.refused", self.slot.name, id=self.op_id, error=error.message
+        )
+        return self.result(UpgradeStatus.REFUSED, error)
 
-    ctx.store.begin_operation(**common, path=[point.version])
-    fresh_target: LoadedVersion | None = None
-    try:
-        target, fresh = _target(ctx, slot, version)
-        fresh_target = target if fresh else None
-        with slot.quiesced(ctx.settings.swap_timeout):
-            saved = ctx.store.rollback_point_state(point.id) if fresh else None
-            return_state(current, target, saved)
-            switch_ms = slot.switch(target) * 1e3
-    except NoodleError as exc:
-        if fresh_target is not None:  # loaded from the store for this rollback only
-            unload_package(fresh_target.package)
-        ctx.store.complete_operation(
-            op_id=op_id,
-            status=UpgradeStatus.FAILED,
-            actor=actor,
-            error_code=exc.code,
-            error_message=exc.message,
+    def run(self) -> UpgradeResult:
+        ctx, slot, point = self.ctx, self.slot, self.point
+        version = Version(point.version)
+        try:
+            check_rollback(
+                slot.name,
+                version,
+                active=ctx.active_descriptors(),
+                available=ctx.registry.available(),
+            )
+        except NoodleError as exc:
+            return self.refuse(exc)
+        ctx.store.begin_operation(**self.journal, path=[point.version])
+        fresh_target: LoadedVersion | None = None
+        try:
+            target, fresh = _target(ctx, slot, version)
+            fresh_target = target if fresh else None
+            with slot.quiesced(ctx.settings.swap_timeout):
+                saved = ctx.store.rollback_point_state(point.id) if fresh else None
+                return_state(self.current, target, saved)
+                switch_ms = slot.switch(target) * 1e3
+        except NoodleError as exc:
+            if fresh_target is not None:  # loaded from the store for this rollback only
+                unload_package(fresh_target.package)
+            return self._finish(UpgradeStatus.FAILED, exc)
+        return self._finish(UpgradeStatus.SUCCEEDED, switch_ms=switch_ms)
+
+    def _finish(
+        self, status: UpgradeStatus, error: NoodleError | None = None, switch_ms: float = 0.0
+    ) -> UpgradeResult:
+        done = self.result(status, error)
+        succeeded = status is UpgradeStatus.SUCCEEDED
+        if succeeded:
+            done.metrics["switch_ms"] = switch_ms
+        self.ctx.store.complete_operation(
+            op_id=self.op_id,
+            status=status,
+            actor=self.actor,
+            error_code=done.error_code,
+            error_message=done.error_message,
+            new_active=self.point.version if succeeded else None,
+            consumed_point_id=self.point.id if succeeded else None,
+            metrics=done.metrics,
         )
-        ctx.events.publish("rollback.failed", slot.name, id=op_id, error=exc.message)
-        return result(UpgradeStatus.FAILED, exc)
-    done = result(UpgradeStatus.SUCCEEDED)
-    done.metrics["switch_ms"] = switch_ms
-    ctx.store.complete_operation(
-        op_id=op_id,
-        status=UpgradeStatus.SUCCEEDED,
-        actor=actor,
-        new_active=point.version,
-        consumed_point_id=point.id,
-        metrics=done.metrics,
-    )
-    newer = [p.id for p in ctx.store.rollback_points(slot.name) if p.created_at > point.created_at]
-    if newer:  # points taken after this one would now lead forward, not back
-        ctx.store.release_rollback_points(newer, actor=actor)
-    ctx.events.publish("rollback.succeeded", slot.name, **done.to_dict())
-    return done
+        if succeeded:
+            self._release_newer_points()
+        self.ctx.events.publish(f"rollback.{status}", self.slot.name, **done.to_dict())
+        return done
+
+    def _release_newer_points(self) -> None:
+        # Points taken after this one would now lead forward, not back.
+        points = self.ctx.store.rollback_points(self.slot.name)
+        newer = [p.id for p in points if p.created_at > self.point.created_at]
+        if newer:
+            self.ctx.store.release_rollback_points(newer, actor=self.actor)

@@ -29,7 +29,7 @@ from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.events import Event, EventBus
 from noodle_upgrade.runtime.handle import Handle
 from noodle_upgrade.runtime.loader import load_version, run_health_check, unload_package
-from noodle_upgrade.runtime.rollback import find_point, rollback
+from noodle_upgrade.runtime.rollback import RollbackOperation, find_point
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import resolve_strategy
 from noodle_upgrade.runtime.transaction import UpgradeTransaction
@@ -177,13 +177,13 @@ class Runtime:
     def rollback(self, name: str, to: str | None = None, *, actor: str = "api") -> UpgradeResult:
         """Go back to the last rollback point of ``name`` (or the point ``to``)."""
         slot = self._ctx.slot(name)
-        point = find_point(self._ctx, name, to)
-        busy = self._claim(name, point.id)
+        operation = RollbackOperation(self._ctx, slot, find_point(self._ctx, name, to), actor)
+        busy = self._claim(name, operation.op_id)
         if busy is not None:
-            raise busy
+            return operation.refuse(busy)
         try:
             with self._operations:
-                return rollback(self._ctx, slot, point, actor)
+                return operation.run()
         finally:
             self._release(name)
 
