@@ -88,14 +88,18 @@ def upgrade_path(
 
     Returns the descriptor of every version walked after ``current``, the last being
     ``target``; ``None`` when there is no path, when ``target`` is not in ``versions`` or
-    when ``current == target`` (callers refuse that case themselves). ``current`` need not
+    when ``current >= target`` (callers refuse those cases themselves). ``current`` need not
     be in ``versions``. Among the shortest chains the one whose steps are highest wins,
     compared from the first step on: a chain jumps as far as it can as early as it can.
     """
     by_version = {descriptor.version: descriptor for descriptor in versions}
-    if current == target or target not in by_version:
+    if current >= target or target not in by_version:
         return None
-    distance = _steps_to(target, by_version, current)
+    if accepts_upgrade(by_version[target], current):
+        return [by_version[target]]
+    # Steps only go forward, so only versions between the two can be on the path.
+    between = {v: d for v, d in by_version.items() if current < v <= target}
+    distance = _steps_to(target, between, current)
     if current not in distance:
         return None
     path: list[ComponentDescriptor] = []
@@ -103,27 +107,30 @@ def upgrade_path(
     while node != target:
         node = max(
             version
-            for version, descriptor in by_version.items()
+            for version, descriptor in between.items()
             if distance.get(version) == distance[node] - 1 and accepts_upgrade(descriptor, node)
         )
-        path.append(by_version[node])
+        path.append(between[node])
     return path
 
 
 def _steps_to(
     target: Version, by_version: Mapping[Version, ComponentDescriptor], current: Version
 ) -> dict[Version, int]:
-    """Breadth-first search backwards from ``target``: the fewest steps from each node."""
-    nodes = {*by_version, current}
+    """Breadth-first search backwards from ``target``: the fewest steps from each node,
+    up to ``current`` (every node nearer to the target is known by then)."""
+    unreached = [*(v for v in by_version if v != target), current]
     distance = {target: 0}
     queue = deque([target])
-    while queue:
+    while queue and current not in distance:
         node = queue.popleft()
-        descriptor = by_version.get(node)
-        if descriptor is None:
-            continue
-        for source in nodes:
-            if source not in distance and accepts_upgrade(descriptor, source):
+        descriptor = by_version[node]
+        still = []
+        for source in unreached:
+            if accepts_upgrade(descriptor, source):
                 distance[source] = distance[node] + 1
                 queue.append(source)
+            else:
+                still.append(source)
+        unreached = still
     return distance

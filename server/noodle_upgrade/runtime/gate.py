@@ -19,31 +19,38 @@ _POLL_SECONDS = 0.0002
 
 
 class Gate:
-    __slots__ = ("_closed", "_inside", "_opened")
+    """``inside`` and ``closed`` are public so that a hot wrapper can inline the open
+    path (append, check, pop) and call :meth:`wait_open` only when the gate is shut."""
+
+    __slots__ = ("_opened", "closed", "inside")
 
     def __init__(self) -> None:
-        self._inside: list[None] = []
-        self._closed = False
+        self.inside: list[None] = []
+        self.closed = False
         self._opened = threading.Event()
         self._opened.set()
 
     def enter(self) -> None:
-        while True:
-            self._inside.append(None)
-            if not self._closed:
-                return
-            self._inside.pop()
+        self.inside.append(None)
+        if self.closed:
+            self.wait_open()
+
+    def wait_open(self) -> None:
+        """Called registered while the gate is shut: step out, wait, and come back in."""
+        while self.closed:
+            self.inside.pop()
             self._opened.wait()
+            self.inside.append(None)
 
     def leave(self) -> None:
-        self._inside.pop()
+        self.inside.pop()
 
     def close(self, timeout: float) -> bool:
         """Stop new calls and wait for the ones inside; False (and open) on timeout."""
         self._opened.clear()
-        self._closed = True
+        self.closed = True
         deadline = time.monotonic() + timeout
-        while self._inside:
+        while self.inside:
             if time.monotonic() >= deadline:
                 self.open()
                 return False
@@ -51,9 +58,5 @@ class Gate:
         return True
 
     def open(self) -> None:
-        self._closed = False
+        self.closed = False
         self._opened.set()
-
-    @property
-    def calls_inside(self) -> int:
-        return len(self._inside)

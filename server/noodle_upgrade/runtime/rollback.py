@@ -1,8 +1,9 @@
 """Going back to a rollback point: a reference switch plus a state restore.
 
 The rollback point's version is normally still loaded (retention keeps it), so this is
-as fast as the switch itself; after a restart it is loaded again from the store and
-gets the state saved with the point.
+as fast as the switch itself. After a restart it is loaded again from the store; its
+state is then the current state converted by the newer version's ``downgrade`` hook
+(what this process holds now), or, without such a hook, the state saved with the point.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from noodle_upgrade.models import RollbackPoint, UpgradeResult, UpgradeStatus, n
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.loader import LoadedVersion, load_version, unload_package
 from noodle_upgrade.runtime.slot import ComponentSlot
-from noodle_upgrade.runtime.transaction import return_state
+from noodle_upgrade.runtime.transaction import return_state, stamp_total
 
 
 def find_point(ctx: Context, name: str, point_id: str | None) -> RollbackPoint:
@@ -151,6 +152,7 @@ class RollbackOperation:
         )
         if succeeded:
             self._release_newer_points()
+        stamp_total(done, self.started)
         self.ctx.events.publish(f"rollback.{status}", self.slot.name, **done.to_dict())
         return done
 

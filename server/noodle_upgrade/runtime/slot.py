@@ -51,13 +51,16 @@ class ComponentSlot:
     def _gated(self, attribute: str) -> Callable[..., Any]:
         # Resolved after the gate: a call held during a state move runs on the new version.
         gate, slot = self.gate, self
+        inside = gate.inside
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            gate.enter()
+            inside.append(None)  # Gate.enter, inlined: this runs on every call
+            if gate.closed:
+                gate.wait_open()
             try:
                 return getattr(slot.active.target, attribute)(*args, **kwargs)
             finally:
-                gate.leave()
+                inside.pop()
 
         call.__name__ = call.__qualname__ = attribute
         return call

@@ -76,6 +76,12 @@ def return_state(current: LoadedVersion, target: LoadedVersion, saved: bytes | N
         ) from exc
 
 
+def stamp_total(result: UpgradeResult, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    result.execution_time = elapsed
+    result.metrics["total_ms"] = elapsed * 1e3
+
+
 def migrate_state(old: LoadedVersion, steps: list[LoadedVersion]) -> bytes | None:
     """Move the old instance's state into the new one through every step's hook."""
     state = old.snapshot()
@@ -197,6 +203,7 @@ class UpgradeTransaction:
     # -- the point of no return ----------------------------------------------------------
 
     def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
+        held = time.perf_counter()
         try:
             with self.slot.quiesced(self.timeout):
                 saved = None
@@ -214,6 +221,8 @@ class UpgradeTransaction:
         except BaseException:
             self.discard(loaded)  # a failed migration or drain: unload what was loaded
             raise
+        if loaded[-1].descriptor.stateful:  # how long callers waited at the gate
+            self.metrics["held_ms"] = (time.perf_counter() - held) * 1e3
         self.discard(loaded[:-1])
         return saved
 
@@ -360,5 +369,6 @@ class UpgradeTransaction:
             point_state=saved,
             metrics=result.metrics,
         )
+        stamp_total(result, self.started)  # the caller waited for the commit too
         self.ctx.events.publish(f"upgrade.{status}", self.slot.name, **result.to_dict())
         return result
