@@ -18,6 +18,7 @@ from noodle_upgrade.engine.planner import check_rollback
 from noodle_upgrade.errors import NoodleError, RollbackError
 from noodle_upgrade.models import RollbackPoint, UpgradeResult, UpgradeStatus, new_id
 from noodle_upgrade.runtime.context import Context
+from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.loader import LoadedVersion, load_version, unload_package
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.transaction import return_state, stamp_total
@@ -107,6 +108,10 @@ class RollbackOperation:
         return self.result(UpgradeStatus.REFUSED, error)
 
     def run(self) -> UpgradeResult:
+        with responsive_gil():
+            return self._run()
+
+    def _run(self) -> UpgradeResult:
         ctx, slot, point = self.ctx, self.slot, self.point
         version = Version(point.version)
         try:

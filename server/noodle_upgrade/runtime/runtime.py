@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -26,12 +25,15 @@ from noodle_upgrade.engine.planner import (
 from noodle_upgrade.engine.registry import Registry
 from noodle_upgrade.engine.versions import parse_version
 from noodle_upgrade.errors import NoodleError
-from noodle_upgrade.models import ProjectConfig, UpgradeRequest, UpgradeResult
+from noodle_upgrade.models import ProjectConfig, RollbackPoint, UpgradeRequest, UpgradeResult
+from noodle_upgrade.runtime.blue_green import WarmWindow
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.events import Event, EventBus
+from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.handle import Handle
 from noodle_upgrade.runtime.loader import load_version, run_health_check, unload_package
 from noodle_upgrade.runtime.rollback import RollbackOperation, find_point
+from noodle_upgrade.runtime.routing import routing_key_scope
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import resolve_strategy
 from noodle_upgrade.runtime.transaction import UpgradeTransaction
@@ -53,6 +55,7 @@ class Runtime:
         # the others' active versions, and two at once could each pass and break together.
         self._operations = threading.Lock()
         self._closed = False
+        self._windows: dict[str, WarmWindow] = {}  # blue-green switches still watched
 
     # -- opening -------------------------------------------------------------------------
 
@@ -87,6 +90,8 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        for window in list(self._windows.values()):
+            window.cancel()
         self._ctx.store.close()
         for slot in self._ctx.slots.values():  # forget the modules of every version it loaded
             for loaded in slot.loaded.values():
@@ -167,7 +172,15 @@ class Runtime:
             requested_by=actor,
         )
         transaction = UpgradeTransaction(self._ctx, slot, request, chosen, target)
-        return self._operate(name, request.request_id, transaction.run, transaction.refuse)
+        result = self._operate(name, request.request_id, transaction.run, transaction.refuse)
+        if chosen.name == "blue_green" and transaction.promoted and result.rollback_point:
+            self._open_window(transaction, result.rollback_point)
+        return result
+
+    def routing_key(self, key: object) -> AbstractContextManager[None]:
+        """Route every call made inside the block by ``key`` during rollouts, so one
+        request (one key) sees one version throughout: ``with rt.routing_key(req_id):``."""
+        return routing_key_scope(key)
 
     def rollback(self, name: str, to: str | None = None, *, actor: str = "api") -> UpgradeResult:
         """Go back to the last rollback point of ``name`` (or the point ``to``)."""
@@ -210,6 +223,9 @@ class Runtime:
         refuse: Callable[[NoodleError], UpgradeResult],
     ) -> UpgradeResult:
         """Run one operation on ``name``: refused at once if another one holds it."""
+        window = self._windows.pop(name, None)
+        if window is not None:  # a new operation ends a blue-green watch
+            window.cancel()
         with self._busy_lock:
             holder = self._busy.setdefault(name, op_id)
         if holder != op_id:
@@ -220,13 +236,32 @@ class Runtime:
                 )
             )
         try:
-            with self._operations, _responsive_gil():
+            with self._operations:
                 result = run()
-                self._retain(name)
+                with responsive_gil():
+                    self._retain(name)
                 return result
         finally:
             with self._busy_lock:
                 del self._busy[name]
+
+    def _open_window(self, transaction: UpgradeTransaction, point: RollbackPoint) -> None:
+        assert transaction.promoted is not None
+        old, new = transaction.promoted
+        name = transaction.slot.name
+
+        def switch_back(reason: str) -> None:
+            self.rollback(name, to=point.id, actor="blue_green")
+
+        self._windows[name] = WarmWindow(
+            transaction.slot,
+            old,
+            new,
+            transaction.strategy,
+            transaction.publish,
+            switch_back,
+            self._ctx.settings.swap_timeout,
+        )
 
     def _retain(self, name: str) -> None:
         """Keep ``max_rollback_points`` points; unload versions no point needs."""
@@ -237,24 +272,6 @@ class Runtime:
             store.release_rollback_points([p.id for p in points[limit:]], actor="retention")
             points = points[:limit]
         slot.release({Version(p.version) for p in points})
-
-
-@contextmanager
-def _responsive_gil() -> Iterator[None]:
-    """Shorten the GIL switch interval while an operation runs.
-
-    An upgrade waits on SQLite and on helper threads a few dozen times; after each
-    wait it needs the GIL back from the application's busy threads, which costs up to
-    a whole switch interval (5 ms by default), often several. Measured under 4 busy
-    threads: upgrades of 280-630 ms at 5 ms, 40-75 ms at 0.1 ms, while the application
-    kept ≥ 0.98 of its throughput over the window (bench/bench_under_load.py).
-    """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, 0.0001))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 def _activate(ctx: Context, actor: str) -> list[str]:

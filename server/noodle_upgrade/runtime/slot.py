@@ -17,6 +17,20 @@ from noodle_upgrade.runtime.gate import Gate
 from noodle_upgrade.runtime.handle import Handle, exposed_names, handle_class, is_method_like
 from noodle_upgrade.runtime.loader import LoadedVersion, unload_package
 
+Wrap = Callable[[str, Callable[..., Any]], Callable[..., Any]]
+SplitFactory = Callable[[Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
+
+
+def function_of(loaded: LoadedVersion, name: str) -> Callable[..., Any]:
+    function = getattr(loaded.target, name, None)
+    if callable(function):
+        return function  # type: ignore[no-any-return]
+
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise AttributeError(f"{loaded.descriptor.key} has no function {name!r}")
+
+    return missing
+
 
 class ComponentSlot:
     def __init__(self, active: LoadedVersion) -> None:
@@ -31,8 +45,11 @@ class ComponentSlot:
     def stateful(self) -> bool:
         return self.active.descriptor.stateful
 
-    def _handle_class(self, loaded: LoadedVersion) -> type[Handle]:
-        """The handle class that serves ``loaded``: its bindings are class attributes."""
+    def _handle_class(self, loaded: LoadedVersion, wrap: Wrap | None = None) -> type[Handle]:
+        """The handle class that serves ``loaded``: its bindings are class attributes.
+
+        ``wrap(name, function)`` replaces each function while a rollout routes calls.
+        """
         target, stateful = loaded.target, loaded.descriptor.stateful
         entries: dict[str, object] = {}
         for name in exposed_names(target):
@@ -40,9 +57,31 @@ class ComponentSlot:
                 entries[name] = self._live(name)
             elif stateful:
                 entries[name] = staticmethod(self._gated(name))
+            elif wrap is not None:
+                entries[name] = staticmethod(wrap(name, getattr(target, name)))
             else:
                 entries[name] = staticmethod(getattr(target, name))
         return handle_class(self.name, loaded.version, entries)
+
+    def _install(self, cls: type[Handle]) -> None:
+        with self._lock:
+            object.__setattr__(self.handle, "__class__", cls)
+
+    def route(self, candidate: LoadedVersion, split: SplitFactory) -> None:
+        """Serve each function through ``split(stable_fn, candidate_fn)`` during a rollout.
+
+        A function the candidate lacks raises there, so a removed API shows up as the
+        candidate's errors instead of as a crash after promotion.
+        """
+
+        def wrap(name: str, stable_fn: Callable[..., Any]) -> Callable[..., Any]:
+            return split(stable_fn, function_of(candidate, name))
+
+        self._install(self._handle_class(self.active, wrap))
+
+    def unroute(self) -> None:
+        """Back to the active version's steady bindings."""
+        self._install(self._handle_class(self.active))
 
     def _live(self, attribute: str) -> property:
         slot = self

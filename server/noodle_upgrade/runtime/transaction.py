@@ -34,14 +34,16 @@ from noodle_upgrade.models import (
     new_id,
 )
 from noodle_upgrade.runtime.context import Context
+from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.loader import (
     LoadedVersion,
     load_version,
     run_health_check,
     unload_package,
 )
+from noodle_upgrade.runtime.rollout import Exposure, RolloutFailed
 from noodle_upgrade.runtime.slot import ComponentSlot
-from noodle_upgrade.runtime.strategies import StrategyConfig
+from noodle_upgrade.runtime.strategies import WEIGHTED, StrategyConfig, check_applicable
 
 
 def pickled_state(state: Any) -> bytes | None:
@@ -113,7 +115,8 @@ class UpgradeTransaction:
         self.timeout = ctx.settings.swap_timeout
         self.deadline = time.perf_counter() + ctx.settings.upgrade_timeout
         self.warnings: list[str] = []
-        self.metrics: dict[str, float] = {}
+        self.metrics: dict[str, Any] = {}
+        self.promoted: tuple[LoadedVersion, LoadedVersion] | None = None
         self.started = time.perf_counter()
 
     # -- before the point of no return -------------------------------------------------
@@ -150,6 +153,7 @@ class UpgradeTransaction:
         for step in plan.steps:
             verify_integrity(step)
         self._apply_level(plan)
+        check_applicable(self.strategy.name, plan.target)
         return plan
 
     def _apply_level(self, plan: UpgradePlan) -> None:
@@ -200,6 +204,33 @@ class UpgradeTransaction:
             if id(version) not in kept:
                 unload_package(version.package)
 
+    def expose(self, candidate: LoadedVersion) -> None:
+        """Weighted and shadow strategies show the candidate live traffic first."""
+        name = self.strategy.name
+        if name not in (*WEIGHTED, "shadow"):
+            return
+        remaining = self.deadline - time.perf_counter()
+        exposure = Exposure(
+            self.slot,
+            candidate,
+            self.strategy,
+            self.publish,
+            deadline=time.monotonic() + remaining,
+            health_timeout=self.timeout,
+        )
+        started = time.perf_counter()
+        try:
+            if name == "shadow":
+                exposure.shadow()
+            else:
+                exposure.weighted(self.strategy.steps(self.ctx.settings.gradual_rollout_percentage))
+        finally:
+            self.metrics["steps"] = exposure.steps
+            self.metrics["exposure_ms"] = (time.perf_counter() - started) * 1e3
+
+    def publish(self, kind: str, **data: Any) -> None:
+        self.ctx.events.publish(kind, self.slot.name, id=self.request.request_id, **data)
+
     # -- the point of no return ----------------------------------------------------------
 
     def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
@@ -241,14 +272,29 @@ class UpgradeTransaction:
     # -- the whole procedure -----------------------------------------------------------
 
     def run(self) -> UpgradeResult:
+        with responsive_gil():
+            try:
+                plan = self.validate()
+            except NoodleError as exc:
+                return self.refuse(exc)
+            self._begin(plan)
+            try:
+                loaded = self.load(plan)
+            except NoodleError as exc:
+                return self._finish(UpgradeStatus.FAILED, plan, error=exc)
         try:
-            plan = self.validate()
-        except NoodleError as exc:
-            return self.refuse(exc)
-        self._begin(plan)
+            self.expose(loaded[-1])
+        except RolloutFailed as exc:  # it served live calls, so this is a rollback
+            with responsive_gil():
+                self.discard(loaded)
+                return self._finish(UpgradeStatus.ROLLED_BACK, plan, error=exc)
+        with responsive_gil():
+            return self._promote(plan, loaded)
+
+    def _promote(self, plan: UpgradePlan, loaded: list[LoadedVersion]) -> UpgradeResult:
+        """The point of no return and what follows it: switch, post-check, commit."""
         old = self.slot.active
         try:
-            loaded = self.load(plan)
             saved = self.switch(old, loaded)
         except NoodleError as exc:
             return self._finish(UpgradeStatus.FAILED, plan, error=exc)
@@ -268,7 +314,9 @@ class UpgradeTransaction:
             to_version=str(new.version),
         )
         try:
-            return self._finish(UpgradeStatus.SUCCEEDED, plan, point=point, saved=saved)
+            result = self._finish(UpgradeStatus.SUCCEEDED, plan, point=point, saved=saved)
+            self.promoted = (old, new)
+            return result
         except StoreError as exc:
             self.switch_back(old, new, saved)
             return self._finish(UpgradeStatus.FAILED, plan, error=exc)

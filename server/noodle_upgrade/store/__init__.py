@@ -2,12 +2,19 @@
 
 from noodle_upgrade.models import RollbackPoint
 from noodle_upgrade.store.db import Store
-from noodle_upgrade.store.records import AuditRecord, AuditVerification, HistoryEntry, StoredEvent
+from noodle_upgrade.store.records import (
+    AuditRecord,
+    AuditVerification,
+    HistoryEntry,
+    OutcomeCount,
+    StoredEvent,
+)
 
 __all__ = [
     "AuditRecord",
     "AuditVerification",
     "HistoryEntry",
+    "OutcomeCount",
     "RollbackPoint",
     "Store",
     "StoredEvent",

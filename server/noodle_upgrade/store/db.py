@@ -29,9 +29,29 @@ from noodle_upgrade.errors import StoreError
 from noodle_upgrade.models import RollbackPoint, UpgradeStatus
 from noodle_upgrade.store import journal, owner, rows, schema
 from noodle_upgrade.store.audit import canonical_json, jsonable, verify_chain
-from noodle_upgrade.store.records import AuditRecord, AuditVerification, HistoryEntry, StoredEvent
+from noodle_upgrade.store.records import (
+    AuditRecord,
+    AuditVerification,
+    HistoryEntry,
+    OutcomeCount,
+    StoredEvent,
+)
 
 BUSY_TIMEOUT_S = 10.0
+
+# The outcomes the decision engine learns from; in_progress and interrupted say nothing
+# about the version (it is still running, or its process died).
+OUTCOME_STATUSES = (
+    UpgradeStatus.SUCCEEDED,
+    UpgradeStatus.FAILED,
+    UpgradeStatus.ROLLED_BACK,
+    UpgradeStatus.REFUSED,
+)
+_OUTCOME_COUNTS = (
+    "SELECT component, strategy, status, COUNT(*) AS upgrades FROM operations "
+    f"WHERE kind = 'upgrade' AND status IN ({', '.join('?' for _ in OUTCOME_STATUSES)}) "
+    "GROUP BY component, strategy, status ORDER BY component, strategy, status"
+)
 
 
 def _advice(exc: sqlite3.Error) -> str:
@@ -380,6 +400,21 @@ class Store:
         with self._read("read the upgrade history") as conn:
             found = conn.execute(sql, params).fetchall()
         return [self._decode_history_entry(row) for row in found]
+
+    def outcome_stats(self) -> list[OutcomeCount]:
+        """Finished upgrades counted per (component, strategy, status), sorted.
+
+        The statistics the decision engine learns from: feed the rows to
+        ``engine.decision.OutcomeStats.from_counts``. They are counted from the journal,
+        which every upgrade writes its outcome to (``complete_operation``,
+        ``record_refusal``), so every outcome updates them; nothing else has to be kept
+        in step. Rollback operations are not counted, nor unfinished or interrupted
+        upgrades (``OUTCOME_STATUSES`` lists what is).
+        """
+        statuses = [status.value for status in OUTCOME_STATUSES]
+        with self._read("read the upgrade outcome statistics") as conn:
+            found = conn.execute(_OUTCOME_COUNTS, statuses).fetchall()
+        return [rows.decode("operations", rows.outcome_count, row, self._path) for row in found]
 
     def operation(self, op_id: str) -> HistoryEntry | None:
         with self._read(f"read operation {op_id}") as conn:

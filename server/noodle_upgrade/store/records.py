@@ -6,7 +6,7 @@ Rollback points are ``models.RollbackPoint``; everything else the store returns 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from noodle_upgrade.models import UpgradeStatus
 
@@ -52,6 +52,19 @@ class HistoryEntry:
             "path": list(self.path),
             "rollback_point": self.rollback_point_id,
         }
+
+
+class OutcomeCount(NamedTuple):
+    """``upgrades`` of ``component`` with ``strategy`` ended with ``status``.
+
+    A plain tuple, so ``engine.decision.OutcomeStats.from_counts`` takes these rows as they
+    come (the store does not depend on the engine).
+    """
+
+    component: str
+    strategy: str
+    status: UpgradeStatus
+    upgrades: int  # how many
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from noodle_upgrade.errors import StoreError
 from noodle_upgrade.models import RollbackPoint, UpgradeStatus
-from noodle_upgrade.store.records import AuditRecord, HistoryEntry, StoredEvent
+from noodle_upgrade.store.records import AuditRecord, HistoryEntry, OutcomeCount, StoredEvent
 
 T = TypeVar("T")
 
@@ -88,10 +88,7 @@ def _row_label(row: sqlite3.Row) -> str:
 
 
 def history_entry(row: sqlite3.Row) -> HistoryEntry:
-    try:
-        status = UpgradeStatus(row["status"])
-    except ValueError:
-        raise CorruptRowError(f"status is {row['status']!r}, not an upgrade status") from None
+    status = _status(row)
     return HistoryEntry(
         id=_text(row, "id"),
         kind=_text(row, "kind"),
@@ -108,6 +105,25 @@ def history_entry(row: sqlite3.Row) -> HistoryEntry:
         path=_string_list(row, "path"),
         rollback_point_id=_opt_text(row, "rollback_point_id"),
     )
+
+
+def outcome_count(row: sqlite3.Row) -> OutcomeCount:
+    upgrades = row["upgrades"]
+    if not isinstance(upgrades, int):
+        raise CorruptRowError(f"upgrades is {upgrades!r}, not an integer")
+    return OutcomeCount(
+        component=_text(row, "component"),
+        strategy=_text(row, "strategy"),
+        status=_status(row),
+        upgrades=upgrades,
+    )
+
+
+def _status(row: sqlite3.Row) -> UpgradeStatus:
+    try:
+        return UpgradeStatus(row["status"])
+    except ValueError:
+        raise CorruptRowError(f"status is {row['status']!r}, not an upgrade status") from None
 
 
 def rollback_point(row: sqlite3.Row) -> RollbackPoint:

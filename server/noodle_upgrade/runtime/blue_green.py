@@ -1,0 +1,95 @@
+"""Blue-green's warm window: after the switch the old version stays loaded and ready,
+and the new one is watched for ``switchback_delay`` seconds.
+
+A failed health check or an error rate past the threshold switches back at once, by
+the ordinary rollback (a reference switch: the old version is still loaded, and no
+migration runs again). ``rt.upgrade`` has already returned when the window opens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from noodle_upgrade.engine.step_analysis import SideSample, analyse_step
+from noodle_upgrade.errors import HotSwapError
+from noodle_upgrade.runtime.loader import LoadedVersion, run_health_check
+from noodle_upgrade.runtime.rollout import TICK_SECONDS, Publish, thresholds
+from noodle_upgrade.runtime.routing import Split, split_call
+from noodle_upgrade.runtime.slot import ComponentSlot
+from noodle_upgrade.runtime.strategies import StrategyConfig
+
+HEALTH_EVERY_TICKS = 10
+
+
+class WarmWindow:
+    def __init__(
+        self,
+        slot: ComponentSlot,
+        old: LoadedVersion,
+        new: LoadedVersion,
+        config: StrategyConfig,
+        publish: Publish,
+        switch_back: Callable[[str], Any],
+        health_timeout: float,
+    ) -> None:
+        self.slot, self.old, self.new = slot, old, new
+        self.config, self.publish, self.switch_back = config, publish, switch_back
+        self.health_timeout = health_timeout
+        self.split = Split(retry_on_stable=new.descriptor.idempotent)
+        self.split.set_share(100)
+        # Every call goes to the new version; an idempotent one's failure is retried on
+        # the warm old one, and every call is counted for the watch.
+        slot.route(old, lambda new_fn, old_fn: split_call(self.split, old_fn, new_fn))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="noodle: blue-green", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """End the window early (another operation on the component is starting)."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _watch(self) -> None:
+        ends = time.monotonic() + self.config["switchback_delay"]
+        latencies: list[int] = []
+        errors = 0
+        ticks = 0
+        while not self._stop.wait(TICK_SECONDS):
+            _, got = self.split.take()
+            latencies.extend(got.latencies_ns)
+            errors += got.errors
+            ticks += 1
+            verdict = analyse_step(
+                SideSample(),
+                SideSample(tuple(latencies), errors),
+                baseline=None,
+                thresholds=thresholds(self.config),
+                health_error=self._health_error() if ticks % HEALTH_EVERY_TICKS == 0 else None,
+                check_latency=False,
+            )
+            if verdict.failed:
+                self.publish(
+                    "blue_green.switch_back", reason=verdict.reason, **verdict.measurements
+                )
+                self._close()
+                self.switch_back(f"blue-green watch: {verdict.reason}")
+                return
+            if time.monotonic() >= ends:
+                break
+        self._close()
+        self.publish("blue_green.window_closed", calls=len(latencies) + errors, errors=errors)
+
+    def _close(self) -> None:
+        if self.slot.active is self.new:
+            self.slot.unroute()
+
+    def _health_error(self) -> str | None:
+        try:
+            run_health_check(self.new, self.health_timeout)
+        except HotSwapError as exc:
+            return exc.message
+        return None

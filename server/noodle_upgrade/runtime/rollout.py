@@ -1,0 +1,211 @@
+"""Exposing a candidate to live traffic before the point of no return.
+
+Gradual and canary route a growing share of calls to the candidate, step by step;
+shadow hands it copies of calls and compares the results. Every step is analysed
+(engine.step_analysis); a failed step, a failed health check or a step that stays
+inconclusive past the upgrade's deadline ends the exposure at once: the handle goes
+back to the stable bindings and the candidate never served a caller again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from noodle_upgrade.engine.step_analysis import (
+    Outcome,
+    SideSample,
+    Thresholds,
+    Verdict,
+    analyse_step,
+    baseline_ns,
+)
+from noodle_upgrade.errors import HotSwapError, NoodleError
+from noodle_upgrade.runtime.loader import LoadedVersion, run_health_check
+from noodle_upgrade.runtime.routing import Shadow, Split, shadow_call, split_call
+from noodle_upgrade.runtime.slot import ComponentSlot
+from noodle_upgrade.runtime.strategies import StrategyConfig
+
+TICK_SECONDS = 0.05  # how often a step looks for an early failure
+
+Publish = Callable[..., Any]
+
+
+class RolloutFailed(NoodleError):
+    """A step failed (or never became conclusive): the candidate is withdrawn."""
+
+    code = "analysis-failed"
+
+    def __init__(self, message: str, verdict: Verdict) -> None:
+        super().__init__(message, code="analysis-failed")
+        self.verdict = verdict
+
+
+@dataclass
+class _Accumulated:
+    latencies: list[int] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, sample: SideSample) -> SideSample:
+        self.latencies.extend(sample.latencies_ns)
+        self.errors += sample.errors
+        return SideSample(tuple(self.latencies), self.errors)
+
+
+@dataclass
+class Collected:
+    stable: SideSample
+    candidate: SideSample
+    mismatches: int = 0
+    compared: int = 0
+    stuck: bool = False
+
+
+def thresholds(config: StrategyConfig) -> Thresholds:
+    return Thresholds(
+        min_calls=int(config["min_calls"]),
+        error_rate=config["error_rate_threshold"],
+        latency_factor=config["latency_factor"],
+    )
+
+
+@dataclass
+class Exposure:
+    slot: ComponentSlot
+    candidate: LoadedVersion
+    config: StrategyConfig
+    publish: Publish
+    deadline: float  # time.monotonic() past which an inconclusive step fails
+    health_timeout: float
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def weighted(self, shares: list[float]) -> None:
+        """Route a growing share of calls to the candidate; return when every step passed."""
+        split = Split(retry_on_stable=self.candidate.descriptor.idempotent)
+        self.slot.route(self.candidate, partial(split_call, split))
+        try:
+            baseline: float | None = None
+            for number, share in enumerate(shares, 1):
+                split.set_share(share)
+                self.publish("rollout.step", step=number, share=share, of=len(shares))
+                baseline = self._hold(number, share, _splitter(split), baseline, True)
+        except BaseException:
+            self.slot.unroute()
+            raise
+
+    def shadow(self) -> None:
+        """Compare copies of real calls on the candidate; return when enough agree."""
+        aa_calls = int(self.config["aa_calls"])
+        if aa_calls:
+            stable = self.slot.active
+            self._shadow_phase(stable, 0, "A/A (stable against itself)", aa_calls)
+        self._shadow_phase(self.candidate, 1, "shadow", int(self.config["min_calls"]))
+
+    def _shadow_phase(self, target: LoadedVersion, number: int, what: str, calls: int) -> None:
+        shadow = Shadow(self.config.compare, self.config["shadow_timeout"])
+        split = Split(retry_on_stable=False)
+        self.slot.route(target, partial(shadow_call, shadow, split))
+        self.publish("rollout.step", step=number, share=0.0, phase=what)
+        try:
+            self._hold(number, 0.0, _shadower(shadow, split), None, False, min_calls=calls)
+        except RolloutFailed as exc:
+            if number == 0:  # the comparison itself is noisy: say so, not "mismatch"
+                exc.code = "shadow-noise"
+                exc.args = (
+                    f"the stable version disagrees with itself ({exc.verdict.reason}); "
+                    "its results are not deterministic: give a compare hook",
+                )
+            raise
+        finally:
+            self.slot.unroute()
+            shadow.stop()
+
+    def _hold(
+        self,
+        number: int,
+        share: float,
+        collect: Callable[[], Collected],
+        baseline: float | None,
+        check_latency: bool,
+        *,
+        min_calls: int | None = None,
+    ) -> float | None:
+        """Run one step until it passes; raise RolloutFailed if it fails."""
+        limits = thresholds(self.config)
+        if min_calls is not None:
+            limits = Thresholds(min_calls, limits.error_rate, limits.latency_factor)
+        ends = time.monotonic() + self.config["step_seconds"]
+        stable, candidate = _Accumulated(), _Accumulated()
+        while True:
+            time.sleep(min(TICK_SECONDS, max(self.config["step_seconds"], 0.001)))
+            got = collect()
+            ended = time.monotonic() >= ends
+            stable_so_far = stable.add(got.stable)
+            step_baseline = baseline_ns(stable_so_far, baseline, 1)
+            verdict = analyse_step(
+                stable_so_far,
+                candidate.add(got.candidate),
+                baseline=step_baseline,
+                thresholds=limits,
+                mismatches=got.mismatches,
+                compared=got.compared,
+                health_error=self._health_error(ended, got.stuck),
+                check_latency=check_latency,
+            )
+            if verdict.failed:
+                self._fail(number, share, verdict)
+            if ended and verdict.outcome is Outcome.PASS:
+                self._record(number, share, verdict)
+                return step_baseline
+            if ended and time.monotonic() >= self.deadline:
+                self._fail(number, share, verdict)
+
+    def _health_error(self, step_ended: bool, stuck: bool) -> str | None:
+        if stuck:
+            return f"a shadowed call ran past shadow_timeout={self.config['shadow_timeout']:g} s"
+        if not step_ended:
+            return None
+        try:
+            run_health_check(self.candidate, self.health_timeout)
+        except HotSwapError as exc:
+            return exc.message
+        return None
+
+    def _record(self, number: int, share: float, verdict: Verdict) -> None:
+        entry = {"step": number, "share": share, "outcome": str(verdict.outcome)}
+        entry.update(reason=verdict.reason, metric=verdict.metric, **verdict.measurements)
+        self.steps.append(entry)
+        self.publish("rollout.analysis", **entry)
+
+    def _fail(self, number: int, share: float, verdict: Verdict) -> None:
+        self._record(number, share, verdict)
+        where = f"step {number} ({share:g}%)" if share else f"step {number}"
+        if verdict.outcome is Outcome.INCONCLUSIVE:
+            message = f"{where} stayed inconclusive until the upgrade's deadline: {verdict.reason}"
+        else:
+            message = f"{where} failed on {verdict.metric}: {verdict.reason}"
+        raise RolloutFailed(message, verdict)
+
+
+def _splitter(split: Split) -> Callable[[], Collected]:
+    def collect() -> Collected:
+        stable, candidate = split.take()
+        return Collected(stable, candidate)
+
+    return collect
+
+
+def _shadower(shadow: Shadow, split: Split) -> Callable[[], Collected]:
+    seen = {"latencies": 0, "errors": 0}
+
+    def collect() -> Collected:
+        stable, _ = split.take()
+        sample = shadow.sample()  # cumulative: hand over only what is new since last time
+        fresh = SideSample(sample.latencies_ns[seen["latencies"] :], sample.errors - seen["errors"])
+        seen.update(latencies=len(sample.latencies_ns), errors=sample.errors)
+        return Collected(stable, fresh, shadow.mismatches, shadow.compared, shadow.overdue())
+
+    return collect
