@@ -97,6 +97,11 @@ class ComponentDescriptor:
         return self.factory is not None
 
     @property
+    def pool_size(self) -> int:
+        """Instances the runtime builds: ``pool`` for a factory entry, else one module."""
+        return self.pool if self.stateful else 1
+
+    @property
     def key(self) -> str:
         return f"{self.name}@{self.version}"
 

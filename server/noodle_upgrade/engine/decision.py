@@ -182,6 +182,7 @@ class OutcomeStats:
         return OutcomeStats.from_counts([(component, strategy, status, 1)]).merged(self)
 
     def merged(self, other: OutcomeStats) -> OutcomeStats:
+        """Both statistics added up (say, the store's and those recorded since)."""
         return OutcomeStats(self.entries + other.entries)
 
     def of(self, component: str, strategy: str) -> Outcomes:
@@ -221,7 +222,12 @@ def _status(status: str) -> UpgradeStatus:
 
 @dataclass(frozen=True)
 class DecisionInput:
-    """Everything a decision looks at; nothing else can change its outcome."""
+    """Everything a decision looks at; nothing else can change its outcome.
+
+    ``bump`` is taken as given (``engine.versions.bump_kind(from_version, to_version)``,
+    or the plan's ``UpgradePlan.bump``); a ``to_version`` below ``from_version`` is
+    described as a rollback.
+    """
 
     component: str
     from_version: Version
@@ -281,12 +287,13 @@ class Decision:
     @property
     def verdict(self) -> str:
         """One line: the outcome and what decided it."""
-        score = f"confidence {self.confidence:.2f}"
+        # Exact numbers (confidence has 4 decimals): 0.7999 must not read as 0.80 < 0.80.
+        score = f"confidence {self.confidence:g}"
         if self.approve:
-            return f"approved: {score} ≥ threshold {self.threshold:.2f}"
+            return f"approved: {score} ≥ threshold {self.threshold:g}"
         if any(reason.factor == "critical" for reason in self.reasons):
             return f"needs approval: {self.component} is critical ({score})"
-        return f"needs approval: {score} < threshold {self.threshold:.2f}"
+        return f"needs approval: {score} < threshold {self.threshold:g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

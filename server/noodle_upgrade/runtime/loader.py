@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, TypeVar
@@ -33,11 +34,20 @@ class LoadedVersion:
     descriptor: ComponentDescriptor
     package: str
     module: ModuleType
-    target: Any  # the module itself, or the instance its factory returned
+    instances: list[Any]  # what its factory built: one, or ``pool`` of them; else []
 
     @property
     def version(self) -> Version:
         return self.descriptor.version
+
+    @property
+    def target(self) -> Any:
+        """What calls reach: the module, or the (first) instance its factory returned."""
+        return self.instances[0] if self.instances else self.module
+
+    @property
+    def pooled(self) -> bool:
+        return len(self.instances) > 1
 
     def hook(self, reference: str | None) -> Callable[..., Any] | None:
         """Resolve a ``module:function`` reference inside this version's package."""
@@ -55,13 +65,34 @@ class LoadedVersion:
         return function  # type: ignore[no-any-return]
 
     def snapshot(self) -> Any:
-        snapshot = getattr(self.target, "snapshot", None)
-        return snapshot() if callable(snapshot) else None
+        """The state to carry over: one instance's, or a list of a pool's, in order."""
+        states = [snapshot_of(target) for target in self.instances or [self.module]]
+        return states if self.pooled else states[0]
 
     def restore(self, state: Any) -> None:
-        restore = getattr(self.target, "restore", None)
-        if callable(restore):
-            restore(state)
+        if self.pooled:
+            for target, one in zip(self.instances, state, strict=True):
+                restore_into(target, one)
+        else:
+            restore_into(self.target, state)
+
+
+def convert(hook: Callable[..., Any], state: Any, version: str, *, pooled: bool) -> Any:
+    """Apply a ``migrate``/``downgrade`` hook to the state, or to each state of a pool."""
+    if pooled:
+        return [hook(one, version) for one in state]
+    return hook(state, version)
+
+
+def snapshot_of(target: Any) -> Any:
+    snapshot = getattr(target, "snapshot", None)
+    return snapshot() if callable(snapshot) else None
+
+
+def restore_into(target: Any, state: Any) -> None:
+    restore = getattr(target, "restore", None)
+    if callable(restore):
+        restore(state)
 
 
 def _describe(exc: BaseException) -> str:
@@ -139,7 +170,7 @@ def load_version(
             timeout,
             f"importing {descriptor.key}",
         )
-        target: Any = module
+        instances: list[Any] = []
         if descriptor.factory is not None and instantiate:
             factory = getattr(module, descriptor.factory, None)
             if not callable(factory):
@@ -148,7 +179,8 @@ def load_version(
                     f"module {descriptor.entry_module!r} has no callable {descriptor.factory!r}",
                     code="import-error",
                 )
-            target = call_with_deadline(factory, timeout, f"creating {descriptor.key}")
+            build = partial(_build_pool, factory, descriptor.pool)
+            instances = call_with_deadline(build, timeout, f"creating {descriptor.key}")
     except HotSwapError:
         unload_package(package)
         raise
@@ -158,7 +190,11 @@ def load_version(
             f"{descriptor.manifest_path}: {descriptor.key} failed to load: {_describe(exc)}",
             code="import-error",
         ) from exc
-    return LoadedVersion(descriptor, package, module, target)
+    return LoadedVersion(descriptor, package, module, instances)
+
+
+def _build_pool(factory: Callable[[], Any], size: int) -> list[Any]:
+    return [factory() for _ in range(size)]
 
 
 def run_health_check(loaded: LoadedVersion, timeout: float) -> None:

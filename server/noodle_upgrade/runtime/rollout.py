@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -93,6 +94,44 @@ class Exposure:
                 self.publish("rollout.step", step=number, share=share, of=len(shares))
                 baseline = self._hold(number, share, _splitter(split), baseline, True)
         except BaseException:
+            self.slot.unroute()
+            raise
+
+    def rolling(
+        self,
+        old: LoadedVersion,
+        move: Callable[[int], None],
+        undo: Callable[[int], None],
+        drain_timeout: float,
+    ) -> None:
+        """Replace a pool's members ``batch_size`` at a time, analysing after each batch.
+
+        ``move(i)`` carries member *i*'s state into its replacement, ``undo(i)`` back;
+        both run while the pool's gate holds calls, so no write is lost either way.
+        """
+        size, batch = len(old.instances), int(self.config["batch_size"])
+        split = Split(retry_on_stable=False)
+        self.slot.measure_pool(split)
+        replaced, steps = 0, -(-size // batch)
+        try:
+            baseline: float | None = None
+            while replaced < size:
+                upto = min(size, replaced + batch)
+                with self.slot.quiesced(drain_timeout):
+                    for index in range(replaced, upto):
+                        _guarded(move, index, "moving the state of pool member")
+                    fresh = self.candidate.instances[:upto]
+                    self.slot.set_members(fresh + old.instances[upto:], frozenset(map(id, fresh)))
+                replaced, number = upto, -(-upto // batch)
+                share = 100 * replaced / size
+                self.publish("rollout.step", step=number, share=share, of=steps, replaced=replaced)
+                baseline = self._hold(number, share, _splitter(split), baseline, True)
+        except BaseException:
+            with self.slot.quiesced(drain_timeout):
+                for index in range(replaced):
+                    with suppress(NoodleError):  # the old member keeps its own state then
+                        _guarded(undo, index, "moving back the state of pool member")
+                self.slot.set_members(old.instances, frozenset())
             self.slot.unroute()
             raise
 
@@ -188,6 +227,15 @@ class Exposure:
         else:
             message = f"{where} failed on {verdict.metric}: {verdict.reason}"
         raise RolloutFailed(message, verdict)
+
+
+def _guarded(action: Callable[[int], None], index: int, what: str) -> None:
+    try:
+        action(index)
+    except Exception as exc:
+        raise NoodleError(
+            f"{what} {index} failed: {type(exc).__name__}: {exc}", code="migration-failed"
+        ) from exc
 
 
 def _splitter(split: Split) -> Callable[[], Collected]:

@@ -19,9 +19,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 from noodle_upgrade.engine.step_analysis import SideSample
+from noodle_upgrade.runtime.gate import Gate
 
 routing_key: ContextVar[object | None] = ContextVar("noodle_routing_key", default=None)
 
@@ -225,3 +226,56 @@ def shadow_call(
         return result
 
     return call
+
+
+class Pool(Protocol):
+    """What a pooled call needs of its slot."""
+
+    members: list[Any]
+    renewed: frozenset[int]
+    gate: Gate
+
+
+def pooled_call(pool: Pool, attribute: str, split: Split | None) -> Callable[..., Any]:
+    """Spread calls over a pool's members in turn, through the pool's gate.
+
+    With a ``split``, each call is also counted for the member's side: members that a
+    rolling upgrade put in are the candidate, the others the stable version.
+    """
+    gate, inside = pool.gate, pool.gate.inside
+    turn = itertools.count().__next__
+    if split is None:
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            inside.append(None)  # Gate.enter, inlined
+            if gate.closed:
+                gate.wait_open()
+            try:
+                members = pool.members
+                return getattr(members[turn() % len(members)], attribute)(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        return call
+    clock = time.perf_counter_ns
+
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        inside.append(None)
+        if gate.closed:
+            gate.wait_open()
+        try:
+            members = pool.members
+            member = members[turn() % len(members)]
+            side = split.candidate if id(member) in pool.renewed else split.stable
+            start = clock()
+            try:
+                result = getattr(member, attribute)(*args, **kwargs)
+            except Exception:
+                side.errors.append(1)
+                raise
+            side.latencies.append(clock() - start)
+            return result
+        finally:
+            inside.pop()
+
+    return measured

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +27,7 @@ from noodle_upgrade.engine.versions import parse_version
 from noodle_upgrade.errors import NoodleError
 from noodle_upgrade.models import ProjectConfig, RollbackPoint, UpgradeRequest, UpgradeResult
 from noodle_upgrade.runtime.blue_green import WarmWindow
+from noodle_upgrade.runtime.cache import VersionedCache
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.events import Event, EventBus
 from noodle_upgrade.runtime.gil import responsive_gil
@@ -128,6 +129,20 @@ class Runtime:
 
     def version(self, name: str) -> str:
         return str(self._ctx.slot(name).active.version)
+
+    def cache(
+        self, depends_on: Iterable[str], *, maxsize: int | None = 1024, name: str | None = None
+    ) -> VersionedCache[Any, Any]:
+        """A cache whose entries are dropped when what serves any of ``depends_on``
+        changes: an upgrade, a rollback, or a rollout starting or ending. Nothing an old
+        version computed is served after a swap (``rt.cache(depends_on=["parser"])``)."""
+        names = [depends_on] if isinstance(depends_on, str) else list(depends_on)
+        slots = [self._ctx.slot(component) for component in names]
+
+        def versions() -> tuple[tuple[Version, int], ...]:  # attribute reads, no lock
+            return tuple([(slot.active.version, slot.generation) for slot in slots])
+
+        return VersionedCache(versions, maxsize=maxsize, name=name or ",".join(names))
 
     def plan(self, name: str, version: str | None = None) -> UpgradePlan:
         """What an upgrade would do, without doing it (raises the refusal)."""

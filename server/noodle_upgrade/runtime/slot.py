@@ -16,6 +16,7 @@ from noodle_upgrade.errors import HotSwapError
 from noodle_upgrade.runtime.gate import Gate
 from noodle_upgrade.runtime.handle import Handle, exposed_names, handle_class, is_method_like
 from noodle_upgrade.runtime.loader import LoadedVersion, unload_package
+from noodle_upgrade.runtime.routing import Split, pooled_call
 
 Wrap = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 SplitFactory = Callable[[Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
@@ -38,6 +39,9 @@ class ComponentSlot:
         self.active = active
         self.loaded: dict[Version, LoadedVersion] = {active.version: active}
         self.gate = Gate()
+        self.members: list[Any] = active.instances  # a pool's instances, as served now
+        self.renewed: frozenset[int] = frozenset()  # ids of members a rolling put in
+        self.generation = 0  # bumped at every change of what serves calls
         self.handle = self._handle_class(active)(self)
         self._lock = threading.Lock()
 
@@ -45,16 +49,21 @@ class ComponentSlot:
     def stateful(self) -> bool:
         return self.active.descriptor.stateful
 
-    def _handle_class(self, loaded: LoadedVersion, wrap: Wrap | None = None) -> type[Handle]:
+    def _handle_class(
+        self, loaded: LoadedVersion, wrap: Wrap | None = None, split: Split | None = None
+    ) -> type[Handle]:
         """The handle class that serves ``loaded``: its bindings are class attributes.
 
-        ``wrap(name, function)`` replaces each function while a rollout routes calls.
+        ``wrap(name, function)`` replaces each function while a rollout routes calls;
+        ``split`` measures a pool's calls while a rolling upgrade replaces members.
         """
         target, stateful = loaded.target, loaded.descriptor.stateful
         entries: dict[str, object] = {}
         for name in exposed_names(target):
             if not is_method_like(target, name):
                 entries[name] = self._live(name)
+            elif loaded.pooled:
+                entries[name] = staticmethod(pooled_call(self, name, split))
             elif stateful:
                 entries[name] = staticmethod(self._gated(name))
             elif wrap is not None:
@@ -66,6 +75,16 @@ class ComponentSlot:
     def _install(self, cls: type[Handle]) -> None:
         with self._lock:
             object.__setattr__(self.handle, "__class__", cls)
+            self.generation += 1
+
+    def measure_pool(self, split: Split) -> None:
+        """Count the pool's calls by member while a rolling upgrade replaces them."""
+        self._install(self._handle_class(self.active, split=split))
+
+    def set_members(self, members: list[Any], renewed: frozenset[int]) -> None:
+        with self._lock:
+            self.renewed = renewed
+            self.members = members  # one reference: a call picks from the old or the new list
 
     def route(self, candidate: LoadedVersion, split: SplitFactory) -> None:
         """Serve each function through ``split(stable_fn, candidate_fn)`` during a rollout.
@@ -115,7 +134,9 @@ class ComponentSlot:
         with self._lock:
             self.loaded[new.version] = new
             self.active = new
+            self.members, self.renewed = new.instances, frozenset()
             object.__setattr__(self.handle, "__class__", cls)
+            self.generation += 1
         return time.perf_counter() - started
 
     @contextmanager

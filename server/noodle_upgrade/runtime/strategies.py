@@ -121,7 +121,7 @@ def check_applicable(strategy: str, target: ComponentDescriptor) -> None:
 
 
 def _not_applicable(strategy: str, target: ComponentDescriptor) -> str | None:
-    pooled = target.stateful and target.pool > 1
+    pooled = target.pool_size > 1
     if strategy in WEIGHTED and target.stateful and not pooled:
         return (
             "it is stateful, and splitting calls between two instances would let their "

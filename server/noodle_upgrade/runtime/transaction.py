@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from collections.abc import Callable
 from typing import Any
 
 from packaging.version import Version
@@ -37,11 +38,14 @@ from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.loader import (
     LoadedVersion,
+    convert,
     load_version,
+    restore_into,
     run_health_check,
+    snapshot_of,
     unload_package,
 )
-from noodle_upgrade.runtime.rollout import Exposure, RolloutFailed
+from noodle_upgrade.runtime.rollout import Exposure
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import WEIGHTED, StrategyConfig, check_applicable
 
@@ -67,7 +71,8 @@ def return_state(current: LoadedVersion, target: LoadedVersion, saved: bytes | N
     downgrade = current.hook(current.descriptor.downgrade)
     try:
         if downgrade is not None:
-            target.restore(downgrade(current.snapshot(), str(target.version)))
+            state = current.snapshot()
+            target.restore(convert(downgrade, state, str(target.version), pooled=current.pooled))
         elif saved is not None:
             target.restore(pickle.loads(saved))
     except Exception as exc:
@@ -84,17 +89,24 @@ def stamp_total(result: UpgradeResult, started: float) -> None:
     result.metrics["total_ms"] = elapsed * 1e3
 
 
-def migrate_state(old: LoadedVersion, steps: list[LoadedVersion]) -> bytes | None:
-    """Move the old instance's state into the new one through every step's hook."""
-    state = old.snapshot()
-    saved = pickled_state(state)
+def migrate_chain(
+    state: Any, old: LoadedVersion, steps: list[LoadedVersion], *, pooled: bool
+) -> Any:
+    """Carry ``state`` from ``old`` through every step's ``migrate`` hook, in order."""
     previous = str(old.version)
     for step in steps:
         migrate = step.hook(step.descriptor.migrate)
         if migrate is not None:
-            state = migrate(state, previous)
+            state = convert(migrate, state, previous, pooled=pooled)
         previous = str(step.version)
-    steps[-1].restore(state)
+    return state
+
+
+def migrate_state(old: LoadedVersion, steps: list[LoadedVersion]) -> bytes | None:
+    """Move the old instance's state into the new one through every step's hook."""
+    state = old.snapshot()
+    saved = pickled_state(state)
+    steps[-1].restore(migrate_chain(state, old, steps, pooled=old.pooled))
     return saved
 
 
@@ -117,6 +129,7 @@ class UpgradeTransaction:
         self.warnings: list[str] = []
         self.metrics: dict[str, Any] = {}
         self.promoted: tuple[LoadedVersion, LoadedVersion] | None = None
+        self.state_moved = False  # a rolling upgrade moved it member by member
         self.started = time.perf_counter()
 
     # -- before the point of no return -------------------------------------------------
@@ -154,6 +167,14 @@ class UpgradeTransaction:
             verify_integrity(step)
         self._apply_level(plan)
         check_applicable(self.strategy.name, plan.target)
+        active = self.slot.active.descriptor
+        if plan.target.pool_size != active.pool_size:
+            raise ValidationError(
+                f"{plan.target.manifest_path}: {plan.target.key} runs {plan.target.pool_size} "
+                f"instance(s), the active {active.key} {active.pool_size}; an upgrade replaces "
+                "instances one for one",
+                code="pool-size-changed",
+            )
         return plan
 
     def _apply_level(self, plan: UpgradePlan) -> None:
@@ -204,10 +225,10 @@ class UpgradeTransaction:
             if id(version) not in kept:
                 unload_package(version.package)
 
-    def expose(self, candidate: LoadedVersion) -> None:
-        """Weighted and shadow strategies show the candidate live traffic first."""
-        name = self.strategy.name
-        if name not in (*WEIGHTED, "shadow"):
+    def expose(self, loaded: list[LoadedVersion]) -> None:
+        """Weighted, shadow and rolling strategies show the candidate live traffic first."""
+        name, candidate = self.strategy.name, loaded[-1]
+        if name not in (*WEIGHTED, "shadow", "rolling"):
             return
         remaining = self.deadline - time.perf_counter()
         exposure = Exposure(
@@ -222,11 +243,37 @@ class UpgradeTransaction:
         try:
             if name == "shadow":
                 exposure.shadow()
+            elif name == "rolling":
+                old = self.slot.active
+                exposure.rolling(
+                    old, self._mover(old, loaded), self._undoer(old, candidate), self.timeout
+                )
+                self.state_moved = True
             else:
                 exposure.weighted(self.strategy.steps(self.ctx.settings.gradual_rollout_percentage))
         finally:
             self.metrics["steps"] = exposure.steps
             self.metrics["exposure_ms"] = (time.perf_counter() - started) * 1e3
+
+    def _mover(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> Callable[[int], None]:
+        def move(index: int) -> None:
+            state = snapshot_of(old.instances[index])
+            state = migrate_chain(state, old, loaded, pooled=False)
+            restore_into(loaded[-1].instances[index], state)
+
+        return move
+
+    def _undoer(self, old: LoadedVersion, new: LoadedVersion) -> Callable[[int], None]:
+        downgrade = new.hook(new.descriptor.downgrade)
+
+        def undo(index: int) -> None:
+            # Without a downgrade hook the old member keeps the state it had when it
+            # was replaced: it served no call since.
+            if downgrade is not None:
+                state = downgrade(snapshot_of(new.instances[index]), str(old.version))
+                restore_into(old.instances[index], state)
+
+        return undo
 
     def publish(self, kind: str, **data: Any) -> None:
         self.ctx.events.publish(kind, self.slot.name, id=self.request.request_id, **data)
@@ -238,7 +285,9 @@ class UpgradeTransaction:
         try:
             with self.slot.quiesced(self.timeout):
                 saved = None
-                if loaded[-1].descriptor.stateful:
+                if self.state_moved:
+                    saved = pickled_state(old.snapshot())
+                elif loaded[-1].descriptor.stateful:
                     try:
                         saved = migrate_state(old, loaded)
                     except Exception as exc:
@@ -283,8 +332,8 @@ class UpgradeTransaction:
             except NoodleError as exc:
                 return self._finish(UpgradeStatus.FAILED, plan, error=exc)
         try:
-            self.expose(loaded[-1])
-        except RolloutFailed as exc:  # it served live calls, so this is a rollback
+            self.expose(loaded)
+        except NoodleError as exc:  # it served live calls, so this is a rollback
             with responsive_gil():
                 self.discard(loaded)
                 return self._finish(UpgradeStatus.ROLLED_BACK, plan, error=exc)
