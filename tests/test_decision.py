@@ -162,6 +162,7 @@ def test_bump_kinds_rank_patch_minor_prerelease_major() -> None:
 
     assert [d.confidence for d in decisions] == [0.95, 0.85, 0.7, 0.5]
     assert [d.approve for d in decisions] == [True, True, False, False]
+    assert decisions[3].verdict == "needs approval: confidence 0.5 < threshold 0.8"
     assert decisions[3].reasons[0].detail == (
         "major bump 1.0.0 → 2.0.0: high risk, expect breaking API changes"
     )
