@@ -28,6 +28,10 @@ class Handle:
     def __init__(self, slot: ComponentSlot) -> None:
         object.__setattr__(self, "_noodle_slot", slot)
 
+    if TYPE_CHECKING:  # for type checkers only: at run time it would slow every call
+
+        def __getattr__(self, name: str) -> Any: ...
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(
             f"cannot set {name!r} on the handle of component {self._noodle_slot.name!r}: "
