@@ -46,6 +46,9 @@ class Settings:
     strategy_configs: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
     max_concurrent_upgrades: int = 3
     decision_threshold: float = 0.8
+    triggers_enabled: bool = False
+    trigger_interval: float = 30.0
+    trigger_window: float = 2.0
     control_enabled: bool = True
     log_level: str = "INFO"
     config_file: Path | None = None
@@ -241,8 +244,8 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_AUTO_UPGRADE_APPROVAL",
         "auto_upgrade_approval",
         BOOLEAN,
-        "Apply upgrades the runtime proposes itself without approval "
-        "(read by the update watcher, not built yet).",
+        "Apply what the runtime proposes itself (triggers) when the decision engine "
+        "approves it; otherwise proposals are only published.",
     ),
     _Spec(
         "gradual_rollout_percentage",
@@ -250,7 +253,7 @@ _SPECS: tuple[_Spec, ...] = (
         "strategies.strategy_configs.gradual.initial_percentage",
         _number(0, 100, low_open=True),
         "Share of calls (percent) the new version gets at the first step of a gradual "
-        "rollout (read by the gradual strategy, not built yet).",
+        "rollout; each step doubles it up to 100.",
     ),
     _Spec(
         "default_strategy",
@@ -279,8 +282,31 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_AI_UPGRADE_DECISION_THRESHOLD",
         "decision_threshold",
         _number(0, 1),
-        "Confidence an automatic upgrade decision needs before it is proposed "
-        "(read by the decision engine, not built yet).",
+        "Confidence (0-1) the decision engine needs to approve an upgrade the runtime "
+        "proposes itself; applied only with auto_upgrade_approval.",
+    ),
+    _Spec(
+        "triggers_enabled",
+        "NOODLE_RUNTIME_UPGRADE_TRIGGERS",
+        "triggers.enabled",
+        BOOLEAN,
+        "Watch components in sampled windows and propose a rollback or an upgrade on an "
+        "error-rate spike or a latency degradation (off by default: a watched window "
+        "routes calls through a measuring wrapper).",
+    ),
+    _Spec(
+        "trigger_interval",
+        "NOODLE_TRIGGER_INTERVAL",
+        "triggers.interval",
+        _number(0, low_open=True),
+        "Seconds between two trigger observations of a component.",
+    ),
+    _Spec(
+        "trigger_window",
+        "NOODLE_TRIGGER_WINDOW",
+        "triggers.window",
+        _number(0, low_open=True),
+        "Seconds one trigger observation measures a component's calls.",
     ),
     _Spec(
         "control_enabled",

@@ -21,9 +21,12 @@ rather than the clock's own jitter on a sub-microsecond call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
-from helpers.project import Project
+from helpers.project import Project, noodle_modules
+from noodle_upgrade import Runtime
+from noodle_upgrade.models import UpgradeResult, UpgradeStatus
 from noodle_upgrade.scaffold import ManifestValue
 
 FAULT = "CalcFault"
@@ -106,3 +109,49 @@ def locked_calc(project: Project, stable: str, **manifest: ManifestValue) -> Non
     project.add("calc", "1.0.0", stable, **manifest)
     project.open().close()
     project.constraints({"calc": ">=1"})
+
+
+def faults_as_values(call: Callable[[], Hashable]) -> Callable[[], Hashable]:
+    """``call``, with a candidate's ``CalcFault`` returned as the value ``"fault"``: for
+    load on a faulty release whose callers are expected to see its failures."""
+
+    def tolerant() -> Hashable:
+        try:
+            return call()
+        except RuntimeError as exc:
+            if type(exc).__name__ == FAULT:
+                return "fault"
+            raise
+
+    return tolerant
+
+
+def check_withdrawn(
+    project: Project,
+    rt: Runtime,
+    result: UpgradeResult,
+    modules_before: set[str],
+    *,
+    stable: str = "1.0.0",
+    status: UpgradeStatus = UpgradeStatus.ROLLED_BACK,
+) -> None:
+    """The candidate left no trace: the handle serves ``stable`` again, none of the
+    candidate's modules stays in ``sys.modules``, the store's lock is unchanged (read
+    with raw SQLite), no rollback point was left, and history records ``status``."""
+    assert not result.success
+    assert result.status is status, (result.status, result.error_message)
+    handle = rt.load("calc")
+    assert rt.version("calc") == stable
+    assert handle.__noodle_version__ == stable
+    assert all(handle.version() == stable for _ in range(200))
+    assert all(handle.add(2, 3) == 5 for _ in range(200))
+    assert noodle_modules() == modules_before
+    assert rt.status()["components"]["calc"]["loaded"] == [stable]
+    assert rt.store.active_versions() == {"calc": stable}
+    assert project.sql("SELECT active_version FROM components WHERE name = 'calc'") == [
+        (stable,)
+    ]
+    assert rt.store.rollback_points("calc") == []
+    last = rt.history("calc")[0]
+    assert (last.kind, last.id, last.status) == ("upgrade", result.request_id, status)
+    assert last.error_code == result.error_code

@@ -9,11 +9,12 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.version import Version
 
 from noodle_upgrade.config import Settings, load_settings
+from noodle_upgrade.engine.decision import Decision
 from noodle_upgrade.engine.integrity import verify_integrity
 from noodle_upgrade.engine.manifest import load_project
 from noodle_upgrade.engine.planner import (
@@ -38,7 +39,12 @@ from noodle_upgrade.runtime.routing import routing_key_scope
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import resolve_strategy
 from noodle_upgrade.runtime.transaction import UpgradeTransaction
+from noodle_upgrade.runtime.triggers import TriggerHooks, TriggerMonitor, assess
 from noodle_upgrade.store import HistoryEntry, Store
+
+
+class Window(Protocol):
+    def cancel(self) -> None: ...
 
 
 class Runtime:
@@ -56,7 +62,10 @@ class Runtime:
         # the others' active versions, and two at once could each pass and break together.
         self._operations = threading.Lock()
         self._closed = False
-        self._windows: dict[str, WarmWindow] = {}  # blue-green switches still watched
+        # Watches that an operation on the component ends: blue-green warm windows and
+        # trigger observations.
+        self._windows: dict[str, Window] = {}
+        self._monitor: TriggerMonitor | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -85,12 +94,17 @@ class Runtime:
         except BaseException:
             store.close()
             raise
-        return cls(ctx, warnings)
+        runtime = cls(ctx, warnings)
+        if resolved.triggers_enabled:
+            runtime._start_triggers()
+        return runtime
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._monitor is not None:
+            self._monitor.stop()
         for window in list(self._windows.values()):
             window.cancel()
         self._ctx.store.close()
@@ -238,11 +252,11 @@ class Runtime:
         refuse: Callable[[NoodleError], UpgradeResult],
     ) -> UpgradeResult:
         """Run one operation on ``name``: refused at once if another one holds it."""
-        window = self._windows.pop(name, None)
-        if window is not None:  # a new operation ends a blue-green watch
-            window.cancel()
         with self._busy_lock:
             holder = self._busy.setdefault(name, op_id)
+            window = self._windows.pop(name, None) if holder == op_id else None
+        if window is not None:  # a new operation ends a watch on the component
+            window.cancel()
         if holder != op_id:
             return refuse(
                 NoodleError(
@@ -260,6 +274,46 @@ class Runtime:
             with self._busy_lock:
                 del self._busy[name]
 
+    def assess(
+        self, name: str, version: str | None = None, *, strategy: str | None = None
+    ) -> Decision:
+        """The decision engine's confidence in an upgrade, with its reasons (nothing runs)."""
+        chosen = resolve_strategy(strategy, {}, self._ctx.settings).name
+        return assess(self._ctx, self.plan(name, version), chosen)
+
+    @property
+    def proposals(self) -> list[dict[str, Any]]:
+        """What the triggers proposed so far, with the decision engine's verdict."""
+        return list(self._monitor.proposals) if self._monitor is not None else []
+
+    def _start_triggers(self) -> None:
+        hooks = TriggerHooks(
+            newest=self._newest_plan,
+            upgrade=lambda name, version: self.upgrade(name, version, actor="trigger"),
+            rollback=lambda name: self.rollback(name, actor="trigger"),
+            claim=self._claim_window,
+            release=self._release_window,
+        )
+        self._monitor = TriggerMonitor(self._ctx, hooks)
+
+    def _newest_plan(self, name: str) -> UpgradePlan | None:
+        try:
+            return self.plan(name)
+        except NoodleError:
+            return None
+
+    def _claim_window(self, name: str, window: Window) -> bool:
+        with self._busy_lock:
+            if name in self._busy or name in self._windows:
+                return False
+            self._windows[name] = window
+            return True
+
+    def _release_window(self, name: str, window: Window) -> None:
+        with self._busy_lock:
+            if self._windows.get(name) is window:
+                del self._windows[name]
+
     def _open_window(self, transaction: UpgradeTransaction, point: RollbackPoint) -> None:
         assert transaction.promoted is not None
         old, new = transaction.promoted
@@ -268,7 +322,7 @@ class Runtime:
         def switch_back(reason: str) -> None:
             self.rollback(name, to=point.id, actor="blue_green")
 
-        self._windows[name] = WarmWindow(
+        window = WarmWindow(
             transaction.slot,
             old,
             new,
@@ -277,6 +331,8 @@ class Runtime:
             switch_back,
             self._ctx.settings.swap_timeout,
         )
+        if not self._claim_window(name, window):  # an operation came first: it decides
+            window.cancel()
 
     def _retain(self, name: str) -> None:
         """Keep ``max_rollback_points`` points; unload versions no point needs."""

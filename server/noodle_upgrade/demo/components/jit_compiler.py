@@ -2,16 +2,27 @@
 
 The VM hands long programs to it instead of interpreting them. No ``eval``: the closure
 is built from small functions, one per instruction; it takes the program's inputs.
+
+It is the demo's pooled component: ``entry = "jit_compiler:create"`` with ``pool = 4``,
+so the runtime builds four compiler instances and spreads calls over them. Each instance
+counts what it compiled (its state); a rolling upgrade replaces the instances one batch
+at a time, carrying each one's counters into its replacement.
+
+- 1.0.0: one closure per instruction.
+- 1.1.0: folds operations on constants at compile time and counts what it folded (its
+  ``migrate`` adds the counter to a 1.0.0 instance's state).
 """
 
 from __future__ import annotations
 
 from noodle_upgrade.demo.components.release import Release
+from noodle_upgrade.scaffold import ManifestValue
 
-JIT_COMPILER_1_0_0 = '''\
-"""JIT compiler 1.0.0: closures composed at compile time."""
+POOL_SIZE = 4
 
+_CLOSURES = """\
 import operator
+import threading
 
 OPERATIONS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
 
@@ -26,29 +37,144 @@ def _input(name):
 
 def _binary(operation, left, right):
     return lambda inputs: operation(left(inputs), right(inputs))
+"""
+
+_METHODS = """
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counters = dict(self.COUNTERS)
+
+    def _count(self, **amounts):
+        with self._lock:
+            for key, amount in amounts.items():
+                self._counters[key] += amount
+
+    def stats(self):
+        with self._lock:
+            return {"version": self.version, **self._counters}
+
+    def snapshot(self):
+        with self._lock:
+            return dict(self._counters)
+
+    def restore(self, state):
+        with self._lock:
+            self._counters = dict(state)
 
 
-def compile_code(code):
-    stack = []
-    for opcode, argument in code:
-        if opcode == "push":
-            stack.append(_constant(argument))
-        elif opcode == "input":
-            stack.append(_input(argument))
-        else:
-            right = stack.pop()
-            left = stack.pop()
-            stack.append(_binary(OPERATIONS[opcode], left, right))
-    (program,) = stack
-    return program
+def create():
+    return JitCompiler()
+"""
+
+JIT_COMPILER_1_0_0 = (
+    '''\
+"""JIT compiler 1.0.0: closures composed at compile time, one per instruction."""
+
 '''
+    + _CLOSURES
+    + """
+
+class JitCompiler:
+    version = "1.0.0"
+    COUNTERS = {"compiled": 0, "instructions": 0}
+
+    def compile_code(self, code):
+        stack = []
+        for opcode, argument in code:
+            if opcode == "push":
+                stack.append(_constant(argument))
+            elif opcode == "input":
+                stack.append(_input(argument))
+            else:
+                right = stack.pop()
+                left = stack.pop()
+                stack.append(_binary(OPERATIONS[opcode], left, right))
+        (program,) = stack
+        self._count(compiled=1, instructions=len(code))
+        return program
+"""
+    + _METHODS
+)
+
+JIT_COMPILER_1_1_0 = (
+    '''\
+"""JIT compiler 1.1.0: operations on constants are folded at compile time."""
+
+'''
+    + _CLOSURES
+    + """
+
+def _closure(entry):
+    constant, value = entry
+    return _constant(value) if constant else value
+
+
+class JitCompiler:
+    version = "1.1.0"
+    COUNTERS = {"compiled": 0, "instructions": 0, "folded": 0}
+
+    def compile_code(self, code):
+        stack = []  # (True, value) for a constant, (False, closure) otherwise
+        folded = 0
+        for opcode, argument in code:
+            if opcode == "push":
+                stack.append((True, argument))
+            elif opcode == "input":
+                stack.append((False, _input(argument)))
+            else:
+                right = stack.pop()
+                left = stack.pop()
+                operation = OPERATIONS[opcode]
+                if left[0] and right[0]:
+                    stack.append((True, operation(left[1], right[1])))
+                    folded += 1
+                else:
+                    stack.append((False, _binary(operation, _closure(left), _closure(right))))
+        ((constant, program),) = stack
+        self._count(compiled=1, instructions=len(code), folded=folded)
+        return _constant(program) if constant else program
+"""
+    + _METHODS
+    + '''
+
+def migrate(state, from_version):
+    """1.0.0 -> 1.1.0: nothing folded yet."""
+    return {**state, "folded": state.get("folded", 0)}
+
+
+def health():
+    # 6 - x * 2 + 3 * 4 with x = 5
+    code = [("push", 6), ("input", "x"), ("push", 2), ("mul", None), ("sub", None),
+            ("push", 3), ("push", 4), ("mul", None), ("add", None)]
+    return create().compile_code(code)({"x": 5}) == 8
+'''
+)
+
+_MANIFEST: dict[str, ManifestValue] = {
+    "type": "runtime",
+    "pool": POOL_SIZE,
+    "dependencies": {"bytecode_generator": ">=1.0,<2"},
+}
 
 RELEASES = (
     Release(
         "jit_compiler",
         "1.0.0",
-        "closure compiler",
+        "closure compiler, a pool of four",
         JIT_COMPILER_1_0_0,
-        manifest={"type": "runtime", "dependencies": {"bytecode_generator": ">=1.0,<2"}},
+        entry="jit_compiler:create",
+        manifest=_MANIFEST,
+    ),
+    Release(
+        "jit_compiler",
+        "1.1.0",
+        "folds constants at compile time",
+        JIT_COMPILER_1_1_0,
+        entry="jit_compiler:create",
+        manifest={
+            **_MANIFEST,
+            "migrate": "jit_compiler:migrate",
+            "health_check": "jit_compiler:health",
+        },
     ),
 )

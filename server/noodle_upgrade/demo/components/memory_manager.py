@@ -12,6 +12,11 @@ out before a swap stay valid after it, in both directions.
   ``upgrade_from = ["1.1.0"]``, so 1.0.0 → 2.0.0 walks 1.0.0 → 1.1.0 → 2.0.0, migrating at
   each step; its ``downgrade`` hook converts the state back for a rollback, so nothing
   counted since the upgrade is lost.
+- 2.0.1 (faulty): keeps the arenas of closed frames on a free list for reuse, and never
+  reuses them: memory grows with every program run. Its health check (cells held by
+  closed frames under a limit) passes when it is loaded and fails once it has served for
+  a moment, which is what a blue-green warm window watches for: it switches back to the
+  still-loaded 2.0.0, and 2.0.1's ``downgrade`` hook hands the live state back.
 """
 
 from __future__ import annotations
@@ -294,6 +299,81 @@ def downgrade(state, to_version):
     return old
 '''
 
+
+def _patched(source: str, *edits: tuple[str, str]) -> str:
+    """``source`` with each ``old`` replaced by ``new``; every ``old`` must be there."""
+    for old, new in edits:
+        if old not in source:
+            raise AssertionError(f"the release to patch has no {old!r}")
+        source = source.replace(old, new)
+    return source
+
+
+MEMORY_MANAGER_2_0_1 = _patched(
+    MEMORY_MANAGER_2_0_0,
+    (
+        "Memory manager 2.0.0: one arena per frame; closing a frame drops its arena whole.",
+        "Memory manager 2.0.1: arenas of closed frames go to a free list, for reuse.",
+    ),
+    ("import threading\n", "import threading\nimport weakref\n"),
+    ('version = "2.0.0"', 'version = "2.0.1"'),
+    (
+        '"peak_cells": 0}\n',
+        '"peak_cells": 0}\n        self._free = []  # arenas of closed frames, kept for reuse\n',
+    ),
+    (
+        """            for ref in self._arenas.pop(frame):
+                del self._owner[ref]
+""",
+        """            arena = self._arenas.pop(frame)
+            for ref in arena:
+                del self._owner[ref]
+            self._free.append(arena)  # the bug: nothing ever takes an arena back, or clears it
+""",
+    ),
+    (
+        '"live_cells": len(self._owner),\n',
+        '"live_cells": len(self._owner),\n'
+        '                "retained_cells": sum(len(arena) for arena in self._free),\n',
+    ),
+    (
+        """def create():
+    return MemoryManager()
+""",
+        """INSTANCES = weakref.WeakSet()
+RETAINED_LIMIT = 20_000
+
+
+def create():
+    manager = MemoryManager()
+    INSTANCES.add(manager)
+    return manager
+
+
+def health():
+    \"\"\"Closed frames must not hold on to their cells.\"\"\"
+    for manager in list(INSTANCES):
+        retained = manager.stats()["retained_cells"]
+        if retained > RETAINED_LIMIT:
+            raise AssertionError(
+                f"closed frames still hold {retained:,} cells (limit {RETAINED_LIMIT:,})"
+            )
+    return True
+""",
+    ),
+    (
+        '''def downgrade(state, to_version):
+    """2.0.0 → 1.x for a rollback: merge the arenas back into one cell table."""
+''',
+        '''def downgrade(state, to_version):
+    """For a rollback: to 2.0.0 the state is the same (the free list is the leak, not
+    state); to 1.x, merge the arenas back into one cell table."""
+    if to_version.startswith("2."):
+        return state
+''',
+    ),
+)
+
 RELEASES = (
     Release(
         "memory_manager",
@@ -322,6 +402,19 @@ RELEASES = (
             "migrate": "memory_manager:migrate",
             "downgrade": "memory_manager:downgrade",
             "upgrade_from": ["1.1.0"],
+        },
+    ),
+    Release(
+        "memory_manager",
+        "2.0.1",
+        "free list for closed arenas (faulty: never reused, memory grows)",
+        MEMORY_MANAGER_2_0_1,
+        entry="memory_manager:create",
+        manifest={
+            "type": "runtime",
+            "health_check": "memory_manager:health",
+            "downgrade": "memory_manager:downgrade",
+            "upgrade_from": ["2.0.0"],
         },
     ),
 )

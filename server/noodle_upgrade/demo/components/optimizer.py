@@ -3,7 +3,11 @@
 1.0.0 applies algebraic identities (``x * 1``, ``x + 0``, ``x * 0``); 1.1.0 adds constant
 folding. 1.2.0 rewrites folding with an explicit stack (no recursion limit) and pops the
 operands in the wrong order, so ``1 - 2`` folds to ``1``: its self-test health check
-catches it and the release never serves a call.
+catches it and the release never serves a call. 1.2.1 fixes the order but keeps operands in
+a preallocated array of four slots: its self-test passes, and about a quarter of real
+programs (those that need a fifth operand) raise ``IndexError``. A canary finds out; every
+release declares ``idempotent = true`` (optimizing is pure), so a call that fails on the
+canary is retried on the stable version and no caller sees the error.
 """
 
 from __future__ import annotations
@@ -131,9 +135,52 @@ def optimize(tree):
     + _SELF_TEST
 )
 
+OPTIMIZER_1_2_1 = (
+    '''\
+"""Optimizer 1.2.1: 1.2.0's stack-based folding, operand order fixed.
+
+Operands go to a preallocated array (no list growth on the hot path); the self-test never
+needs more than three slots, so four looked like plenty.
+"""
+
+'''
+    + _COMMON
+    + """
+
+MAX_OPERANDS = 4
+
+
+def optimize(tree):
+    work = [(tree, False)]
+    operands = [None] * MAX_OPERANDS
+    top = 0
+    while work:
+        node, children_done = work.pop()
+        if node[0] in ("int", "var"):
+            operands[top] = node  # the bug: IndexError once a program needs a fifth slot
+            top += 1
+        elif not children_done:
+            work.append((node, True))
+            work.append((node[2], False))
+            work.append((node[1], False))
+        else:
+            left, right = operands[top - 2], operands[top - 1]
+            top -= 2
+            if left[0] == "int" and right[0] == "int":
+                operands[top] = ("int", FOLD[node[0]](left[1], right[1]))
+            else:
+                operands[top] = _identities(node[0], left, right)
+            top += 1
+    return operands[0]
+"""
+    + _SELF_TEST
+)
+
 _MANIFEST: dict[str, ManifestValue] = {
     "type": "compiler",
     "health_check": "optimizer:health",
+    "idempotent": True,  # a failed canary call may be retried on the stable version
+    "shadow_safe": True,
     "dependencies": {"parser": ">=1.0,<2"},
 }
 
@@ -145,6 +192,13 @@ RELEASES = (
         "1.2.0",
         "stack-based folding (faulty: swaps operands)",
         OPTIMIZER_1_2_0,
+        manifest=_MANIFEST,
+    ),
+    Release(
+        "optimizer",
+        "1.2.1",
+        "operand order fixed; four operand slots (faulty: deep programs raise)",
+        OPTIMIZER_1_2_1,
         manifest=_MANIFEST,
     ),
 )

@@ -1,0 +1,179 @@
+"""Triggers: the runtime watching its own components and proposing a remedy.
+
+Every ``trigger_interval`` seconds, each stateless component is observed for
+``trigger_window`` seconds: its handle is routed through a measuring wrapper (the
+steady path is untouched the rest of the time), and the window's error rate and median
+latency go to ``engine.triggers``. A symptom yields a proposal (roll back the last
+upgrade, or upgrade to the newest compatible version), which the decision engine
+scores. The proposal is published as an event with the decision and its reasons; it
+is applied at once only when ``auto_upgrade_approval`` is on and the decision
+approves (its confidence reaches ``decision_threshold``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from packaging.version import Version
+
+from noodle_upgrade.engine.decision import Decision, DecisionInput, OutcomeStats, decide
+from noodle_upgrade.engine.planner import UpgradePlan
+from noodle_upgrade.engine.triggers import Observation, Proposal, TriggerConfig, evaluate
+from noodle_upgrade.errors import NoodleError
+from noodle_upgrade.runtime.context import Context
+from noodle_upgrade.runtime.routing import Split, split_call
+from noodle_upgrade.runtime.slot import ComponentSlot
+
+log = logging.getLogger("noodle_upgrade.triggers")
+
+
+def assess(ctx: Context, plan: UpgradePlan, strategy: str) -> Decision:
+    """The decision engine's view of a planned upgrade, from the journal's statistics."""
+    target = plan.target
+    decision_input = DecisionInput(
+        component=plan.component,
+        from_version=plan.from_version,
+        to_version=plan.to_version,
+        bump=plan.bump,
+        critical=target.critical,
+        strategy=strategy,
+        warnings=(*plan.warnings, *target.warnings),
+        stats=OutcomeStats.from_counts(ctx.store.outcome_stats()),
+        stateful=target.stateful,
+    )
+    return decide(decision_input, ctx.settings.decision_threshold)
+
+
+@dataclass
+class TriggerHooks:
+    """What the monitor needs of the Runtime: planning and the two remedies."""
+
+    newest: Callable[[str], UpgradePlan | None]
+    upgrade: Callable[[str, str], Any]
+    rollback: Callable[[str], Any]
+    claim: Callable[[str, Any], bool]  # register a window; False when the slot is busy
+    release: Callable[[str, Any], None]
+
+
+class ObservationWindow:
+    """One measured window on one component; cancelled by any operation on it."""
+
+    def __init__(self, slot: ComponentSlot) -> None:
+        self.slot = slot
+        self.split = Split(retry_on_stable=False)
+        self.cancelled = threading.Event()
+
+    def run(self, seconds: float) -> Observation | None:
+        active = self.slot.active
+        self.slot.route(active, partial(split_call, self.split))
+        try:
+            if self.cancelled.wait(seconds):
+                return None
+        finally:
+            if not self.cancelled.is_set():
+                self.slot.unroute()
+        sample, _ = self.split.take()
+        p50 = sample.median_ns
+        return Observation(
+            self.slot.name, sample.calls, sample.errors, 0.0 if p50 is None else p50 / 1e6
+        )
+
+    def cancel(self) -> None:
+        """Called before an operation on the component: give it the steady handle now."""
+        self.cancelled.set()
+        self.slot.unroute()
+
+
+class TriggerMonitor:
+    def __init__(self, ctx: Context, hooks: TriggerHooks) -> None:
+        self.ctx, self.hooks = ctx, hooks
+        self.config = TriggerConfig()
+        self.baselines: dict[str, float] = {}
+        self.proposals: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="noodle: triggers", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        settings = self.ctx.settings
+        while not self._stop.wait(settings.trigger_interval):
+            for name, slot in list(self.ctx.slots.items()):
+                if self._stop.is_set():
+                    return
+                if slot.stateful:
+                    continue  # calls of a stateful component pass its gate, not a router
+                try:
+                    self._observe(name, slot, settings.trigger_window)
+                except NoodleError:
+                    log.exception("trigger on %s failed", name)
+
+    def _observe(self, name: str, slot: ComponentSlot, seconds: float) -> None:
+        window = ObservationWindow(slot)
+        if not self.hooks.claim(name, window):
+            return
+        try:
+            observed = window.run(seconds)
+        finally:
+            self.hooks.release(name, window)
+        if observed is None or observed.calls < self.config.min_calls:
+            return
+        baseline = self.baselines.get(name)
+        observation = Observation(name, observed.calls, observed.errors, observed.p50_ms, baseline)
+        proposal = evaluate(
+            observation,
+            self.config,
+            newer_available=self._newer(name),
+            has_rollback_point=bool(self.ctx.store.rollback_points(name)),
+        )
+        if proposal is None:
+            self._learn(name, observed.p50_ms)
+            return
+        self._propose(proposal)
+
+    def _learn(self, name: str, p50_ms: float) -> None:
+        """A healthy window moves the baseline (the median of the last few)."""
+        previous = self.baselines.get(name)
+        values = [p50_ms] if previous is None else [previous, previous, p50_ms]
+        self.baselines[name] = statistics.median(values)
+
+    def _newer(self, name: str) -> Version | None:
+        plan = self.hooks.newest(name)
+        return None if plan is None else plan.to_version
+
+    def _propose(self, proposal: Proposal) -> None:
+        name = proposal.component
+        record: dict[str, Any] = {
+            "kind": proposal.kind,
+            "component": name,
+            "reason": proposal.reason,
+            "target_version": None
+            if proposal.target_version is None
+            else str(proposal.target_version),
+        }
+        plan = self.hooks.newest(name) if proposal.kind == "upgrade" else None
+        if plan is not None:
+            decision = assess(self.ctx, plan, self.ctx.settings.default_strategy)
+            record["decision"] = decision.to_dict()
+            approved = decision.approve
+        else:
+            approved = True  # going back to a known-good version needs no score
+        applied = approved and self.ctx.settings.auto_upgrade_approval
+        record["applied"] = applied
+        self.proposals.append(record)
+        self.ctx.events.publish("trigger.proposed", name, **record)
+        if not applied:
+            return
+        if proposal.kind == "rollback":
+            self.hooks.rollback(name)
+        elif proposal.target_version is not None:
+            self.hooks.upgrade(name, str(proposal.target_version))
