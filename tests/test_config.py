@@ -88,6 +88,9 @@ def test_no_file_and_no_environment_gives_every_default(tmp_path: Path) -> None:
     assert settings.strategy_configs == {}
     assert settings.max_concurrent_upgrades == 3
     assert settings.decision_threshold == 0.8
+    assert settings.triggers_enabled is False
+    assert settings.trigger_interval == 30.0
+    assert settings.trigger_window == 2.0
     assert settings.control_enabled is True
     assert settings.log_level == "INFO"
     assert settings.config_file is None
@@ -125,6 +128,9 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         "NOODLE_DEFAULT_STRATEGY": "canary",
         "NOODLE_MAX_CONCURRENT_UPGRADES": "1",
         "NOODLE_AI_UPGRADE_DECISION_THRESHOLD": "0.5",
+        "NOODLE_RUNTIME_UPGRADE_TRIGGERS": "1",
+        "NOODLE_TRIGGER_INTERVAL": "5",
+        "NOODLE_TRIGGER_WINDOW": "0.5",
         "NOODLE_CONTROL": "no",
         "NOODLE_LOG_LEVEL": "debug",
     }
@@ -145,6 +151,9 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         strategy_configs={"gradual": {"initial_percentage": 25.0}},
         max_concurrent_upgrades=1,
         decision_threshold=0.5,
+        triggers_enabled=True,
+        trigger_interval=5.0,
+        trigger_window=0.5,
         control_enabled=False,
         log_level="DEBUG",
     )
@@ -265,6 +274,11 @@ def test_toml_file_values_are_read(tmp_path: Path) -> None:
         [runtime_upgrade.control]
         enabled = false
 
+        [runtime_upgrade.triggers]
+        enabled = true
+        interval = 10
+        window = 1
+
         [runtime_upgrade.strategies]
         default_strategy = "blue_green"
 
@@ -296,6 +310,9 @@ def test_toml_file_values_are_read(tmp_path: Path) -> None:
         },
         max_concurrent_upgrades=2,
         decision_threshold=0.9,
+        triggers_enabled=True,
+        trigger_interval=10.0,
+        trigger_window=1.0,
         control_enabled=False,
         log_level="WARNING",
         config_file=path,

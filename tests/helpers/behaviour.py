@@ -148,9 +148,7 @@ def check_withdrawn(
     assert noodle_modules() == modules_before
     assert rt.status()["components"]["calc"]["loaded"] == [stable]
     assert rt.store.active_versions() == {"calc": stable}
-    assert project.sql("SELECT active_version FROM components WHERE name = 'calc'") == [
-        (stable,)
-    ]
+    assert project.sql("SELECT active_version FROM components WHERE name = 'calc'") == [(stable,)]
     assert rt.store.rollback_points("calc") == []
     last = rt.history("calc")[0]
     assert (last.kind, last.id, last.status) == ("upgrade", result.request_id, status)

@@ -88,6 +88,27 @@ def random_program(rng: random.Random, max_leaves: int = 12) -> Program:
     return Program(render(expr, rng), inputs, value_of(expr, inputs))
 
 
+class ProgramMix:
+    """Programs as a service sees them: some sources come back again and again (a fixed
+    hot set, run with fresh inputs each time), the rest are new. Hot sources are what a
+    compile cache saves work on."""
+
+    def __init__(self, seed: int, *, hot_programs: int = 256, hot_share: float = 0.5) -> None:
+        rng = random.Random(seed)
+        self.hot_share = hot_share
+        self.hot: list[tuple[Expr, str]] = []
+        for _ in range(hot_programs):
+            expr = random_expr(rng, rng.randint(1, 12))
+            self.hot.append((expr, render(expr, rng)))
+
+    def next(self, rng: random.Random) -> Program:
+        if self.hot and rng.random() < self.hot_share:
+            expr, source = rng.choice(self.hot)
+            inputs = {"x": rng.randint(-50, 50)}
+            return Program(source, inputs, value_of(expr, inputs))
+        return random_program(rng)
+
+
 # --- the independent text evaluator -----------------------------------------------------
 
 
@@ -198,7 +219,9 @@ class LoadGenerator:
     """``threads`` threads calling ``run(source)`` on random programs until stopped.
 
     Each call is timed (``time.perf_counter``); ``think_s`` is a pause between a thread's
-    calls, so the load is a busy service rather than a GIL-saturating spin.
+    calls, so the load is a busy service rather than a GIL-saturating spin. ``hot_share``
+    of the programs come from a fixed set of ``hot_programs`` sources (see
+    :class:`ProgramMix`).
     """
 
     def __init__(
@@ -209,8 +232,11 @@ class LoadGenerator:
         think_s: float = 0.0005,
         seed: int = 20240611,
         max_failures: int = 5,
+        hot_programs: int = 256,
+        hot_share: float = 0.5,
     ) -> None:
         self._run = run
+        self._mix = ProgramMix(seed - 1, hot_programs=hot_programs, hot_share=hot_share)
         self._think_s = think_s
         self._seed = seed
         self._max_failures = max_failures
@@ -253,10 +279,10 @@ class LoadGenerator:
         self.stop()
 
     def _loop(self, worker: _Worker, rng: random.Random) -> None:
-        run, think, stop = self._run, self._think_s, self._stop
+        run, think, stop, mix = self._run, self._think_s, self._stop, self._mix
         clock = time.perf_counter
         while not stop.is_set():
-            program = random_program(rng)
+            program = mix.next(rng)
             started = clock()
             try:
                 got = run(program.source, program.inputs)

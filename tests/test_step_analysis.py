@@ -1,0 +1,182 @@
+"""The analysis of one rollout step (engine.step_analysis): numbers in, verdict out.
+
+Argo Rollouts' model: a step passes only on enough evidence, fails on the first metric
+past its limit (failure limit 0), and is inconclusive when it has too few calls.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from noodle_upgrade.engine.step_analysis import (
+    Outcome,
+    SideSample,
+    Thresholds,
+    analyse_step,
+    baseline_ns,
+)
+
+LIMITS = Thresholds(min_calls=20, error_rate=0.05, latency_factor=1.5)
+US = 1_000  # one microsecond in nanoseconds
+
+
+def side(calls: int, *, errors: int = 0, latency_us: float = 10.0) -> SideSample:
+    """``calls`` calls, ``errors`` of them failed, the others took ``latency_us``."""
+    return SideSample(tuple([int(latency_us * US)] * (calls - errors)), errors)
+
+
+STABLE = side(200)  # 200 calls, no error, 10 µs each
+
+
+def test_a_step_with_enough_calls_no_errors_and_similar_latency_passes() -> None:
+    verdict = analyse_step(STABLE, side(30, latency_us=11), baseline=10 * US, thresholds=LIMITS)
+
+    assert verdict.outcome is Outcome.PASS
+    assert not verdict.failed
+    assert verdict.metric is None
+    assert verdict.measurements["candidate_calls"] == 30
+    assert verdict.measurements["candidate_errors"] == 0
+    assert verdict.measurements["stable_calls"] == 200
+    assert verdict.measurements["latency_factor"] == pytest.approx(1.1)
+    assert verdict.measurements["candidate_p50_ms"] == pytest.approx(0.011)
+    assert verdict.measurements["stable_p50_ms"] == pytest.approx(0.010)
+    assert "30 calls" in verdict.reason and "1.10× stable" in verdict.reason
+
+
+def test_an_error_rate_above_the_stable_ones_by_more_than_the_threshold_fails() -> None:
+    verdict = analyse_step(STABLE, side(30, errors=10), baseline=10 * US, thresholds=LIMITS)
+
+    assert verdict.outcome is Outcome.FAIL and verdict.failed
+    assert verdict.metric == "error_rate"
+    assert verdict.measurements["candidate_error_rate"] == pytest.approx(0.3333)
+    assert verdict.measurements["stable_error_rate"] == 0
+    assert "error rate 0.333 (10 of 30 calls)" in verdict.reason
+    assert "error_rate_threshold=0.05" in verdict.reason
+
+
+def test_the_error_rate_counts_only_the_excess_over_the_stable_version() -> None:
+    """Errors a component raises by design (bad input) also happen on the stable side;
+    they are not the candidate's fault."""
+    stable = side(200, errors=60)  # 0.30
+    candidate = side(30, errors=10)  # 0.33: 0.03 more, under 0.05
+
+    verdict = analyse_step(stable, candidate, baseline=10 * US, thresholds=LIMITS)
+
+    assert verdict.outcome is Outcome.PASS, verdict.reason
+    assert verdict.measurements["stable_error_rate"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("errors", "outcome"),
+    [(1, Outcome.PASS), (2, Outcome.FAIL)],  # 1 of 20 is exactly the threshold: not above
+)
+def test_the_error_rate_threshold_is_a_strict_limit(errors: int, outcome: Outcome) -> None:
+    verdict = analyse_step(side(100), side(20, errors=errors), baseline=10 * US, thresholds=LIMITS)
+    assert verdict.outcome is outcome, verdict.reason
+
+
+def test_a_median_latency_past_latency_factor_times_the_baseline_fails() -> None:
+    verdict = analyse_step(STABLE, side(30, latency_us=20), baseline=10 * US, thresholds=LIMITS)
+
+    assert verdict.outcome is Outcome.FAIL
+    assert verdict.metric == "latency"
+    assert verdict.measurements["latency_factor"] == pytest.approx(2.0)
+    assert verdict.measurements["candidate_p50_ms"] == pytest.approx(0.02)
+    assert "2.00× the stable" in verdict.reason and "latency_factor=1.5" in verdict.reason
+
+
+def test_latency_is_judged_on_the_median_not_on_outliers() -> None:
+    # A third of the calls were slow (a pause, a GC): the typical call is still fast.
+    candidate = SideSample(tuple([10 * US] * 20 + [500 * US] * 9))
+    verdict = analyse_step(STABLE, candidate, baseline=10 * US, thresholds=LIMITS)
+    assert verdict.outcome is Outcome.PASS, verdict.reason
+
+
+def test_a_latency_factor_exactly_at_the_limit_passes() -> None:
+    verdict = analyse_step(STABLE, side(30, latency_us=15), baseline=10 * US, thresholds=LIMITS)
+    assert verdict.outcome is Outcome.PASS, verdict.reason
+
+
+def test_fewer_candidate_calls_than_min_calls_is_inconclusive_never_a_pass() -> None:
+    verdict = analyse_step(STABLE, side(19), baseline=10 * US, thresholds=LIMITS)
+
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert not verdict.failed
+    assert verdict.metric == "min_calls"
+    assert "19 candidate calls, fewer than min_calls=20" in verdict.reason
+
+
+def test_too_few_calls_stays_inconclusive_even_when_they_failed_or_were_slow() -> None:
+    """Failure limit 0 applies to evidence: a handful of calls proves nothing either way."""
+    for candidate in (side(10, errors=10), side(10, latency_us=100)):
+        verdict = analyse_step(STABLE, candidate, baseline=10 * US, thresholds=LIMITS)
+        assert verdict.outcome is Outcome.INCONCLUSIVE, verdict.reason
+
+
+def test_without_a_stable_baseline_latency_the_step_is_inconclusive() -> None:
+    verdict = analyse_step(SideSample(), side(30), baseline=None, thresholds=LIMITS)
+
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert verdict.metric == "baseline"
+
+
+def test_a_failed_health_check_fails_the_step_whatever_the_numbers() -> None:
+    for candidate in (side(30), side(0)):  # good numbers, or none at all
+        verdict = analyse_step(
+            STABLE,
+            candidate,
+            baseline=10 * US,
+            thresholds=LIMITS,
+            health_error="database unreachable",
+        )
+        assert verdict.outcome is Outcome.FAIL
+        assert verdict.metric == "health"
+        assert verdict.reason == "health check failed: database unreachable"
+
+
+def test_any_result_mismatch_fails_the_step() -> None:
+    verdict = analyse_step(
+        STABLE, side(50), baseline=None, thresholds=LIMITS, mismatches=1, compared=50
+    )
+
+    assert verdict.outcome is Outcome.FAIL
+    assert verdict.metric == "mismatches"
+    assert verdict.measurements["mismatches"] == 1
+    assert verdict.measurements["compared"] == 50
+    assert "1 of 50 compared results differ" in verdict.reason
+
+
+def test_check_latency_false_ignores_latency_and_needs_no_baseline() -> None:
+    """Shadow calls run on another thread: their latency says nothing about callers'."""
+    slow = side(30, latency_us=1_000)
+
+    verdict = analyse_step(
+        SideSample(), slow, baseline=None, thresholds=LIMITS, compared=30, check_latency=False
+    )
+
+    assert verdict.outcome is Outcome.PASS, verdict.reason
+    assert "latency_factor" not in verdict.measurements
+    # Errors still count without latency.
+    failing = analyse_step(
+        SideSample(), side(30, errors=5), baseline=None, thresholds=LIMITS, check_latency=False
+    )
+    assert failing.metric == "error_rate"
+
+
+def test_a_side_sample_counts_successes_and_errors() -> None:
+    sample = SideSample((3 * US, 1 * US, 2 * US), errors=1)
+
+    assert sample.calls == 4
+    assert sample.error_rate == pytest.approx(0.25)
+    assert sample.median_ns == 2 * US
+    assert SideSample().calls == 0
+    assert SideSample().error_rate == 0.0
+    assert SideSample().median_ns is None
+
+
+def test_the_baseline_is_this_steps_stable_median_when_it_had_calls_else_the_last() -> None:
+    assert baseline_ns(side(5, latency_us=7), None, min_calls=1) == 7 * US
+    # At 100% the stable side has no calls left: the previous step's baseline holds.
+    assert baseline_ns(SideSample(), 7 * US, min_calls=1) == 7 * US
+    assert baseline_ns(side(5, latency_us=9), 7 * US, min_calls=10) == 7 * US
+    assert baseline_ns(SideSample(errors=5), None, min_calls=1) is None
