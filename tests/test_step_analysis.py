@@ -15,6 +15,7 @@ from noodle_upgrade.engine.step_analysis import (
     analyse_step,
     baseline_ns,
 )
+from noodle_upgrade.runtime.rollout import LATENCY_SAMPLE, Accumulated
 
 LIMITS = Thresholds(min_calls=20, error_rate=0.05, latency_factor=1.5)
 US = 1_000  # one microsecond in nanoseconds
@@ -180,3 +181,30 @@ def test_the_baseline_is_this_steps_stable_median_when_it_had_calls_else_the_las
     assert baseline_ns(SideSample(), 7 * US, min_calls=1) == 7 * US
     assert baseline_ns(side(5, latency_us=9), 7 * US, min_calls=10) == 7 * US
     assert baseline_ns(SideSample(errors=5), None, min_calls=1) is None
+
+
+def test_a_sampled_side_counts_every_call_but_keeps_few_latencies() -> None:
+    sample = SideSample((1 * US, 2 * US), errors=3, successes=1_000)
+
+    assert sample.calls == 1_003
+    assert sample.error_rate == pytest.approx(3 / 1_003)
+    assert sample.median_ns == 1.5 * US
+
+
+def test_accumulating_a_busy_step_keeps_exact_counts_and_a_bounded_median_sample() -> None:
+    """Analysed at every tick: the work must not grow with traffic, the verdict must
+    not change. A million calls arrive in ticks of uneven sizes."""
+    accumulated = Accumulated()
+    calls = 0
+    for tick in range(200):
+        size = 2_000 + 37 * tick
+        # latencies cycle through 1..100 µs: the true median is 50.5 µs
+        batch = tuple((calls + n) % 100 * US + US for n in range(size))
+        so_far = accumulated.add(SideSample(batch, errors=tick % 3))
+        calls += size
+        assert len(so_far.latencies_ns) <= 2 * LATENCY_SAMPLE
+
+    assert so_far.successes == calls
+    assert so_far.errors == sum(tick % 3 for tick in range(200))
+    assert so_far.calls == calls + so_far.errors
+    assert so_far.median_ns == pytest.approx(50.5 * US, rel=0.05)

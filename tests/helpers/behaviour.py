@@ -134,17 +134,20 @@ def check_withdrawn(
     *,
     stable: str = "1.0.0",
     status: UpgradeStatus = UpgradeStatus.ROLLED_BACK,
+    deterministic: bool = True,
 ) -> None:
     """The candidate left no trace: the handle serves ``stable`` again, none of the
     candidate's modules stays in ``sys.modules``, the store's lock is unchanged (read
-    with raw SQLite), no rollback point was left, and history records ``status``."""
+    with raw SQLite), no rollback point was left, and history records ``status``.
+    ``deterministic=False`` skips checking ``add``'s answers (a ``clock`` component)."""
     assert not result.success
     assert result.status is status, (result.status, result.error_message)
     handle = rt.load("calc")
     assert rt.version("calc") == stable
     assert handle.__noodle_version__ == stable
     assert all(handle.version() == stable for _ in range(200))
-    assert all(handle.add(2, 3) == 5 for _ in range(200))
+    if deterministic:
+        assert all(handle.add(2, 3) == 5 for _ in range(200))
     assert noodle_modules() == modules_before
     assert rt.status()["components"]["calc"]["loaded"] == [stable]
     assert rt.store.active_versions() == {"calc": stable}

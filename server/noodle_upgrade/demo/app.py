@@ -10,6 +10,7 @@ from pathlib import Path
 
 from noodle_upgrade.demo.components import CONSTRAINTS, INITIAL, publish, releases
 from noodle_upgrade.demo.loadgen import LoadGenerator
+from noodle_upgrade.demo.monitor import Monitor
 from noodle_upgrade.demo.report import Summary, summarize
 from noodle_upgrade.demo.steps import Demo, run_step, scenario
 from noodle_upgrade.demo.toolchain import Toolchain
@@ -17,13 +18,20 @@ from noodle_upgrade.demo.view import make_view
 from noodle_upgrade.runtime.runtime import Runtime
 from noodle_upgrade.scaffold import write_project
 
-# The demo shows the engine's defaults whatever the caller's NOODLE_* variables say.
+# The demo shows the engine's defaults whatever the caller's NOODLE_* variables or
+# config file say; the strategies' parameters are the steps' own (steps.PACE and co.).
+# upgrade_timeout bounds a rollout whose steps would stay inconclusive (too few calls).
 SETTINGS: dict[str, object] = {
     "runtime_upgrade_enabled": True,
     "hot_swap_enabled": True,
     "rollback_enabled": True,
     "validation_level": "strict",
     "default_strategy": "immediate",
+    "gradual_rollout_percentage": 10.0,
+    "strategy_configs": {},
+    "swap_timeout": 30.0,
+    "upgrade_timeout": 30.0,
+    "max_rollback_points": 10,
 }
 
 
@@ -38,8 +46,8 @@ def build_project(root: Path) -> Path:
 def _state_ok(demo: Demo) -> bool:
     """The memory manager counted one frame per program run, and none is left open.
 
-    Its counters went through two migrations and a downgrade while the load ran, so this
-    shows that no state was lost or duplicated across the swaps.
+    Its counters went through two migrations, a blue-green switch-back and a downgrade
+    while the load ran, so this shows that no state was lost or duplicated across them.
     """
     totals = demo.load.totals()
     stats = demo.toolchain.memory_stats()
@@ -49,8 +57,10 @@ def _state_ok(demo: Demo) -> bool:
     )
 
 
-def run_demo(as_json: bool = False, *, soak_s: float = 0.8) -> int:
-    """Run the demo; 0 when no call failed or answered wrong and the audit chain holds.
+def run_demo(as_json: bool = False, *, soak_s: float = 0.5) -> int:
+    """Run the demo; 0 when no call failed or answered wrong, every step went as
+    expected (at least one release was rolled back automatically) and the audit chain
+    holds.
 
     ``as_json``: the human output goes to stderr and the last line of stdout is a JSON
     object with the summary (see :class:`noodle_upgrade.demo.report.Summary`).
@@ -62,12 +72,14 @@ def run_demo(as_json: bool = False, *, soak_s: float = 0.8) -> int:
         with Runtime.open(root, settings=SETTINGS, actor="demo") as rt:
             toolchain = Toolchain(rt)
             load = LoadGenerator(toolchain.run)
-            demo = Demo(rt, root, toolchain, load, soak_s=soak_s)
+            monitor = Monitor(rt)
+            demo = Demo(rt, root, toolchain, load, monitor, soak_s=soak_s)
             steps = scenario()
             outcomes = []
             try:
                 load.start()
                 view.begin(demo)
+                monitor.listen(view.event)
                 for index, step in enumerate(steps, 1):
                     view.step_started(index, len(steps), step)
                     outcome = run_step(demo, step)
@@ -75,6 +87,7 @@ def run_demo(as_json: bool = False, *, soak_s: float = 0.8) -> int:
                     view.step_finished(outcome)
             finally:
                 load.stop()
+                monitor.close()
                 view.close()
             audit = rt.store.verify_audit()
             summary: Summary = summarize(
@@ -85,6 +98,9 @@ def run_demo(as_json: bool = False, *, soak_s: float = 0.8) -> int:
                 audit_records=audit.records,
                 state_ok=_state_ok(demo),
                 steps_ok=all(outcome.ok for outcome in outcomes),
+                automatic_rollbacks=demo.ledger.rolled_back + monitor.switch_backs,
+                switch_backs=monitor.switch_backs,
+                cache=toolchain.cache_stats(),
                 duration_s=time.perf_counter() - started,
             )
             view.end(demo, summary, load.failures())

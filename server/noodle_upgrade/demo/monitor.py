@@ -140,7 +140,7 @@ class Monitor:
             self._rollouts[name] = Rollout(strategy, target)
             return self._line(event, f"{strategy}: {data.get('from_version')} → {target} started")
         if kind == "upgrade.refused":  # refused by validation: it never started
-            self._rollouts[name] = Rollout("-", str(data.get("to_version") or "?"))
+            self._rollouts[name] = Rollout("upgrade", str(data.get("to_version") or "?"))
         rollout = self._rollout(name, data)
         if kind == "rollout.step":
             return self._step(event, rollout, data)

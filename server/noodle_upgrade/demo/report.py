@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from noodle_upgrade.demo.loadgen import LoadTotals
 from noodle_upgrade.models import UpgradeResult, UpgradeStatus
+from noodle_upgrade.runtime.cache import CacheStats
 
 OperationKind = Literal["upgrade", "rollback"]
 
@@ -42,10 +43,16 @@ class Ledger:
 
     @property
     def rollbacks(self) -> int:
-        """Successful rollbacks: asked for, or automatic (an upgrade that switched back)."""
+        """Successful rollbacks the demo saw return: asked for, or automatic (a rollout the
+        analysis rolled back). Blue-green switch-backs run on the engine's own thread and
+        are counted from its events (see :func:`summarize`)."""
         manual = sum(r.success for r in self._results("rollback"))
-        automatic = sum(r.status is UpgradeStatus.ROLLED_BACK for r in self._results("upgrade"))
-        return manual + automatic
+        return manual + self.rolled_back
+
+    @property
+    def rolled_back(self) -> int:
+        """Upgrades that went live on some calls and were rolled back automatically."""
+        return sum(r.status is UpgradeStatus.ROLLED_BACK for r in self._results("upgrade"))
 
     @property
     def refused(self) -> int:
@@ -107,7 +114,8 @@ class Summary:
     wrong_answers: int
     calls_per_s: float
     upgrades: int
-    rollbacks: int
+    rollbacks: int  # asked for, plus automatic ones
+    automatic_rollbacks: int  # rolled back by a rollout's analysis or a blue-green watch
     refused: int
     strategies: list[str]
     swap_p99_ms: float
@@ -120,6 +128,9 @@ class Summary:
     audit_records: int
     state_ok: bool  # the memory manager's counters account for every call, nothing leaked
     steps_ok: bool  # every step ended as the story expects (e.g. the faulty release refused)
+    cache_hits: int  # the compile cache (version-keyed: it empties itself on every swap)
+    cache_misses: int
+    cache_invalidations: int
     duration_s: float
 
     @property
@@ -130,6 +141,7 @@ class Summary:
             and self.audit_ok
             and self.state_ok
             and self.steps_ok
+            and self.automatic_rollbacks >= 1
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -150,8 +162,13 @@ def summarize(
     audit_records: int,
     state_ok: bool,
     steps_ok: bool,
+    automatic_rollbacks: int,
+    switch_backs: int,
+    cache: CacheStats,
     duration_s: float,
 ) -> Summary:
+    """The summary; ``automatic_rollbacks`` and ``switch_backs`` (the blue-green ones among
+    them) come from the engine's events, ``cache`` from the compile cache."""
     latencies_ms = [latency * 1e3 for _, latency in timings]
     during_ms = [latency * 1e3 for latency in during(timings, ledger.windows)]
     switches = ledger.switch_ms
@@ -161,7 +178,8 @@ def summarize(
         wrong_answers=totals.wrong_answers,
         calls_per_s=totals.rate,
         upgrades=ledger.upgrades,
-        rollbacks=ledger.rollbacks,
+        rollbacks=ledger.rollbacks + switch_backs,
+        automatic_rollbacks=automatic_rollbacks,
         refused=ledger.refused,
         strategies=ledger.strategies,
         swap_p99_ms=percentile(switches, 99),
@@ -174,5 +192,8 @@ def summarize(
         audit_records=audit_records,
         state_ok=state_ok,
         steps_ok=steps_ok,
+        cache_hits=cache.hits,
+        cache_misses=cache.misses,
+        cache_invalidations=cache.invalidations,
         duration_s=duration_s,
     )

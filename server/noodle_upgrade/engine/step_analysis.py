@@ -26,12 +26,14 @@ class Outcome(StrEnum):
 class SideSample:
     """What one side (stable or candidate) did during a step."""
 
-    latencies_ns: Sequence[int] = ()  # one per successful call
+    latencies_ns: Sequence[int] = ()  # one per successful call, or a sample of them
     errors: int = 0
+    successes: int | None = None  # when ``latencies_ns`` is a sample: how many there were
 
     @property
     def calls(self) -> int:
-        return len(self.latencies_ns) + self.errors
+        succeeded = len(self.latencies_ns) if self.successes is None else self.successes
+        return succeeded + self.errors
 
     @property
     def error_rate(self) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 from noodle_upgrade.engine.step_analysis import SideSample, analyse_step
 from noodle_upgrade.errors import HotSwapError
 from noodle_upgrade.runtime.loader import LoadedVersion, run_health_check
-from noodle_upgrade.runtime.rollout import TICK_SECONDS, Publish, thresholds
+from noodle_upgrade.runtime.rollout import TICK_SECONDS, Publish, Accumulated, thresholds
 from noodle_upgrade.runtime.routing import Split, split_call
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import StrategyConfig
@@ -55,17 +55,15 @@ class WarmWindow:
 
     def _watch(self) -> None:
         ends = time.monotonic() + self.config["switchback_delay"]
-        latencies: list[int] = []
-        errors = 0
+        seen = Accumulated()  # bounded: the window may see millions of calls
         ticks = 0
         while not self._stop.wait(TICK_SECONDS):
             _, got = self.split.take()
-            latencies.extend(got.latencies_ns)
-            errors += got.errors
+            so_far = seen.add(got)
             ticks += 1
             verdict = analyse_step(
                 SideSample(),
-                SideSample(tuple(latencies), errors),
+                so_far,
                 baseline=None,
                 thresholds=thresholds(self.config),
                 health_error=self._health_error() if ticks % HEALTH_EVERY_TICKS == 0 else None,
@@ -81,7 +79,9 @@ class WarmWindow:
             if time.monotonic() >= ends:
                 break
         self._close()
-        self.publish("blue_green.window_closed", calls=len(latencies) + errors, errors=errors)
+        self.publish(
+            "blue_green.window_closed", calls=seen.successes + seen.errors, errors=seen.errors
+        )
 
     def _close(self) -> None:
         if self.slot.active is self.new:

@@ -45,15 +45,35 @@ class RolloutFailed(NoodleError):
         self.verdict = verdict
 
 
+LATENCY_SAMPLE = 4096  # latencies a side keeps for its median, at most twice this
+
+
 @dataclass
-class _Accumulated:
+class Accumulated:
+    """What one side did so far: exact counts, and every ``stride``-th latency.
+
+    Analysed at every tick, so it must not grow with traffic: keeping (and sorting)
+    every latency of a busy step or a long warm window held the GIL for longer at each
+    tick, stalling callers for hundreds of milliseconds. When the sample passes twice
+    ``LATENCY_SAMPLE`` it keeps every other one and the stride doubles: a systematic
+    sample over the whole interval, whose median tracks the full one.
+    """
+
     latencies: list[int] = field(default_factory=list)
+    successes: int = 0
     errors: int = 0
+    stride: int = 1
 
     def add(self, sample: SideSample) -> SideSample:
-        self.latencies.extend(sample.latencies_ns)
+        fresh = sample.latencies_ns
+        first = -self.successes % self.stride  # the next call number on the stride
+        self.latencies.extend(fresh[first :: self.stride])
+        self.successes += len(fresh)
         self.errors += sample.errors
-        return SideSample(tuple(self.latencies), self.errors)
+        while len(self.latencies) > 2 * LATENCY_SAMPLE:
+            self.latencies = self.latencies[::2]
+            self.stride *= 2
+        return SideSample(tuple(self.latencies), self.errors, self.successes)
 
 
 @dataclass
@@ -177,7 +197,7 @@ class Exposure:
         if min_calls is not None:
             limits = Thresholds(min_calls, limits.error_rate, limits.latency_factor)
         ends = time.monotonic() + self.config["step_seconds"]
-        stable, candidate = _Accumulated(), _Accumulated()
+        stable, candidate = Accumulated(), Accumulated()
         while True:
             time.sleep(min(TICK_SECONDS, max(self.config["step_seconds"], 0.001)))
             got = collect()

@@ -1,9 +1,12 @@
 """Per-call routing during a rollout: which version serves a call, and what it measured.
 
-Weighted routing is deterministic: call number *n* goes to the candidate when
-``n * permille % 1000 < permille``, which spreads the candidate's share evenly over every
-thousand calls. A caller that sets a routing key (``rt.routing_key(request_id)``) is
-routed by a hash of the key instead, so one request sees one version throughout.
+Weighted routing is deterministic: call number *n* goes to the candidate when the
+fractional part of *n*·φ (the golden ratio, a Weyl sequence) is below the share. That
+spreads the share evenly over any run of calls and, unlike ``n * share mod 1``, never
+locks onto a periodic call pattern: a caller alternating two functions at 50% would
+otherwise send every call of one function to the candidate and none of the other. A
+caller that sets a routing key (``rt.routing_key(request_id)``) is routed by a hash of
+the key instead, so one request sees one version throughout.
 
 These wrappers replace the handle's steady bindings only while a rollout runs; the
 steady path never pays for them.
@@ -34,6 +37,11 @@ def routing_key_scope(key: object) -> Iterator[None]:
         yield
     finally:
         routing_key.reset(token)
+
+
+# frac(n·φ) in millionths: (√5 − 1) / 2 ≈ 0.618034. Small multiples of it stay far from
+# whole numbers, so calls of any short period p still meet every share evenly.
+WEYL_STEP, WEYL_PERIOD = 618_034, 1_000_000
 
 
 def key_bucket(key: object) -> int:
@@ -88,7 +96,7 @@ def split_call(
         key = key_of()
         permille = split.permille
         if key is None:
-            to_candidate = next_call() * permille % 1000 < permille
+            to_candidate = next_call() * WEYL_STEP % WEYL_PERIOD < permille * 1000
         else:
             to_candidate = key_bucket(key) < permille
         side = split.candidate if to_candidate else split.stable

@@ -281,13 +281,15 @@ class UpgradeTransaction:
     # -- the point of no return ----------------------------------------------------------
 
     def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
+        if self.state_moved:  # rolling: the members and their state moved one by one
+            self.metrics["switch_ms"] = self.slot.switch(loaded[-1]) * 1e3
+            self.discard(loaded[:-1])
+            return pickled_state(old.snapshot())  # the old members serve nothing since
         held = time.perf_counter()
         try:
             with self.slot.quiesced(self.timeout):
                 saved = None
-                if self.state_moved:
-                    saved = pickled_state(old.snapshot())
-                elif loaded[-1].descriptor.stateful:
+                if loaded[-1].descriptor.stateful:
                     try:
                         saved = migrate_state(old, loaded)
                     except Exception as exc:

@@ -341,7 +341,7 @@ MEMORY_MANAGER_2_0_1 = _patched(
     return MemoryManager()
 """,
         """INSTANCES = weakref.WeakSet()
-RETAINED_LIMIT = 20_000
+RETAINED_LIMIT = 2_000
 
 
 def create():
