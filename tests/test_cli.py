@@ -147,6 +147,7 @@ def test_hash_prints_the_folder_digest(project: Path) -> None:
         (("upgrade", "greeter", "one.two"), ("'one.two'", "not a valid version")),
         (("hash", "/nonexistent/folder"), ("/nonexistent/folder", "not a folder")),
         (("plan", "nosuch"), ("'nosuch'",)),
+        (("upgrade", "greeter", "--strategy", "canary"), ("'canary'", "live calls")),
     ],
 )
 def test_misuse_is_one_line_on_stderr(

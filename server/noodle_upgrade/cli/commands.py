@@ -10,9 +10,10 @@ from noodle_upgrade.cli import render
 from noodle_upgrade.cli.offline import open_offline
 from noodle_upgrade.engine.integrity import folder_digest
 from noodle_upgrade.engine.planner import dependents_of
-from noodle_upgrade.errors import ConfigError
+from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import UpgradeResult
 from noodle_upgrade.runtime.runtime import Runtime
+from noodle_upgrade.runtime.strategies import NEEDS_TRAFFIC
 from noodle_upgrade.store import Store
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -74,6 +75,13 @@ def _report(result: UpgradeResult, as_json: bool) -> int:
 def upgrade(args: argparse.Namespace) -> int:
     with Runtime.open(args.project, actor="cli") as rt:
         render.warnings(rt.warnings)
+        strategy = args.strategy or rt.settings.default_strategy
+        if strategy in NEEDS_TRAFFIC:
+            raise NoodleError(
+                f"strategy {strategy!r} judges the new version by live calls, and no runtime "
+                "serves this project's calls here: run it inside the application "
+                "(rt.upgrade), or use immediate or blue_green from the command line"
+            )
         result = rt.upgrade(args.component, args.version, strategy=args.strategy, actor="cli")
     return _report(result, args.json)
 

@@ -35,6 +35,7 @@ PARAMETERS: dict[str, tuple[type, float, float, float]] = {
 }
 OTHER_PARAMETERS = ("compare",)  # a callable (expected, actual) -> bool, for shadow
 WEIGHTED = ("gradual", "canary")
+NEEDS_TRAFFIC = (*WEIGHTED, "shadow", "rolling")  # they judge a candidate by live calls
 
 
 @dataclass(frozen=True)
