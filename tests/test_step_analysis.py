@@ -9,13 +9,15 @@ from __future__ import annotations
 import pytest
 
 from noodle_upgrade.engine.step_analysis import (
+    LATENCY_SAMPLE,
+    Accumulated,
+    FunctionLatency,
     Outcome,
     SideSample,
+    StepTally,
     Thresholds,
     analyse_step,
-    baseline_ns,
 )
-from noodle_upgrade.runtime.rollout import LATENCY_SAMPLE, Accumulated
 
 LIMITS = Thresholds(min_calls=20, error_rate=0.05, latency_factor=1.5)
 US = 1_000  # one microsecond in nanoseconds
@@ -176,11 +178,35 @@ def test_a_side_sample_counts_successes_and_errors() -> None:
 
 
 def test_the_baseline_is_this_steps_stable_median_when_it_had_calls_else_the_last() -> None:
-    assert baseline_ns(side(5, latency_us=7), None, min_calls=1) == 7 * US
+    tally = StepTally()
+    tally.add({"parse": (side(5, latency_us=7), SideSample()), "lex": (SideSample(), side(5))})
+    baselines = tally.baselines({"lex": 3 * US}, enough=3)
+    assert baselines["parse"] == 7 * US
     # At 100% the stable side has no calls left: the previous step's baseline holds.
-    assert baseline_ns(SideSample(), 7 * US, min_calls=1) == 7 * US
-    assert baseline_ns(side(5, latency_us=9), 7 * US, min_calls=10) == 7 * US
-    assert baseline_ns(SideSample(errors=5), None, min_calls=1) is None
+    assert baselines["lex"] == 3 * US
+    assert tally.baselines({}, enough=10) == {}
+
+
+def test_latency_is_judged_function_by_function() -> None:
+    """A cheap and a costly function in one component: mixing their calls in one median
+    would compare whichever kind of call happened to land on each side."""
+    cheap_on_candidate = [
+        FunctionLatency("version", side(40, latency_us=1), 1 * US),
+        FunctionLatency("add", side(4, latency_us=20), 20 * US),
+    ]
+    verdict = analyse_step(
+        STABLE, side(44), baseline=None, thresholds=LIMITS, functions=cheap_on_candidate
+    )
+    assert verdict.outcome is Outcome.PASS, verdict.reason
+
+    slower_add = [
+        FunctionLatency("version", side(40, latency_us=1), 1 * US),
+        FunctionLatency("add", side(10, latency_us=50), 20 * US),
+    ]
+    verdict = analyse_step(STABLE, side(50), baseline=None, thresholds=LIMITS, functions=slower_add)
+    assert verdict.outcome is Outcome.FAIL and verdict.metric == "latency"
+    assert verdict.reason.startswith("add(): median latency 0.05 ms is 2.50×")
+    assert verdict.measurements["latency_function"] == "add"
 
 
 def test_a_sampled_side_counts_every_call_but_keeps_few_latencies() -> None:

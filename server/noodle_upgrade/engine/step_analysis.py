@@ -45,6 +45,90 @@ class SideSample:
 
 
 @dataclass(frozen=True)
+class FunctionLatency:
+    """One function's latency in a step: the candidate's calls against the stable
+    baseline of the same function. Components mix cheap and costly functions, so
+    only like is compared with like."""
+
+    name: str
+    candidate: SideSample
+    baseline_ns: float | None
+
+
+def merged(samples: Sequence[SideSample]) -> SideSample:
+    """The counts of several samples together (no latencies: they compare per function)."""
+    return SideSample((), sum(s.errors for s in samples), sum(s.calls - s.errors for s in samples))
+
+
+Samples = dict[str, tuple[SideSample, SideSample]]  # function -> (stable, candidate)
+Baselines = dict[str, float]  # function -> stable median latency (ns)
+LATENCY_SAMPLE = 4096  # latencies a side keeps for its median, at most twice this
+
+
+@dataclass
+class Accumulated:
+    """What one side did so far: exact counts, and every ``stride``-th latency.
+
+    Analysed at every tick, so it must not grow with traffic: keeping (and sorting)
+    every latency of a busy step or a long warm window held the GIL for longer at each
+    tick, stalling callers for hundreds of milliseconds. When the sample passes twice
+    ``LATENCY_SAMPLE`` it keeps every other one and the stride doubles: a systematic
+    sample over the whole interval, whose median tracks the full one.
+    """
+
+    latencies: list[int] = field(default_factory=list)
+    successes: int = 0
+    errors: int = 0
+    stride: int = 1
+
+    def add(self, sample: SideSample) -> SideSample:
+        fresh = sample.latencies_ns
+        first = -self.successes % self.stride  # the next call number on the stride
+        self.latencies.extend(fresh[first :: self.stride])
+        self.successes += sample.calls - sample.errors
+        self.errors += sample.errors
+        while len(self.latencies) > 2 * LATENCY_SAMPLE:
+            self.latencies = self.latencies[::2]
+            self.stride *= 2
+        return self.sample()
+
+    def sample(self) -> SideSample:
+        return SideSample(tuple(self.latencies), self.errors, self.successes)
+
+
+class StepTally:
+    """What a step saw so far, per function and side (0 stable, 1 candidate)."""
+
+    def __init__(self) -> None:
+        self._sides: dict[tuple[str, int], Accumulated] = {}
+
+    def add(self, functions: Samples) -> None:
+        for name, pair in functions.items():
+            for side, sample in enumerate(pair):
+                self._sides.setdefault((name, side), Accumulated()).add(sample)
+
+    def side(self, name: str, side: int) -> SideSample:
+        seen = self._sides.get((name, side))
+        return seen.sample() if seen is not None else SideSample()
+
+    def total(self, side: int) -> SideSample:
+        return merged([acc.sample() for (_, s), acc in self._sides.items() if s == side])
+
+    def names(self) -> list[str]:
+        return sorted({name for name, _ in self._sides})
+
+    def baselines(self, previous: Baselines, enough: int) -> Baselines:
+        """Each function's stable median of this step where it had enough calls, else
+        the one from the step before."""
+        found = dict(previous)
+        for name in self.names():
+            stable = self.side(name, 0)
+            if stable.calls - stable.errors >= enough and stable.median_ns is not None:
+                found[name] = stable.median_ns
+        return found
+
+
+@dataclass(frozen=True)
 class Thresholds:
     min_calls: int = 20
     error_rate: float = 0.05
@@ -63,14 +147,6 @@ class Verdict:
         return self.outcome is Outcome.FAIL
 
 
-def baseline_ns(stable: SideSample, previous: float | None, min_calls: int) -> float | None:
-    """The latency the candidate is judged against: this step's stable median when the
-    stable side had enough calls (both ran under the same load), else the last one."""
-    if stable.calls >= min_calls and stable.median_ns is not None:
-        return stable.median_ns
-    return previous
-
-
 def analyse_step(
     stable: SideSample,
     candidate: SideSample,
@@ -81,8 +157,10 @@ def analyse_step(
     compared: int = 0,
     health_error: str | None = None,
     check_latency: bool = True,
+    functions: Sequence[FunctionLatency] = (),
 ) -> Verdict:
-    """Judge one step. ``baseline`` is the stable median latency to compare with.
+    """Judge one step. ``baseline`` is the stable median latency to compare with, or
+    ``functions`` gives each function's candidate latency and baseline to judge apart.
 
     The error rate that fails a step is the candidate's excess over the stable
     version's: errors a component raises by design (bad input) do not count against it.
@@ -118,7 +196,47 @@ def analyse_step(
     if not check_latency:
         reason = f"{candidate.calls} calls, error rate {candidate.error_rate:.3f}"
         return Verdict(Outcome.PASS, None, reason, measured)
+    if functions:
+        return _judge_functions(candidate, functions, thresholds, measured)
     return _judge_latency(candidate, baseline, thresholds, measured)
+
+
+def _judge_functions(
+    candidate: SideSample,
+    functions: Sequence[FunctionLatency],
+    thresholds: Thresholds,
+    measured: dict[str, Any],
+) -> Verdict:
+    """Each function with enough calls and a baseline is judged on its own; the worst
+    one speaks for the step."""
+    enough = max(3, thresholds.min_calls // 4)
+    factors = {
+        f.name: median / f.baseline_ns
+        for f in functions
+        if f.candidate.calls - f.candidate.errors >= enough
+        and f.baseline_ns
+        and (median := f.candidate.median_ns) is not None
+    }
+    if not factors:
+        reason = f"no function has {enough} candidate calls and a stable baseline yet"
+        return Verdict(Outcome.INCONCLUSIVE, "baseline", reason, measured)
+    worst = max(factors, key=factors.__getitem__)
+    factor = factors[worst]
+    measured["latency_factor"] = round(factor, 3)
+    measured["latency_function"] = worst
+    if factor > thresholds.latency_factor:
+        judged = next(f for f in functions if f.name == worst)
+        reason = (
+            f"{worst}(): median latency {_ms(judged.candidate.median_ns)} ms is {factor:.2f}× "
+            f"the stable {_ms(judged.baseline_ns)} ms, above "
+            f"latency_factor={thresholds.latency_factor:g}"
+        )
+        return Verdict(Outcome.FAIL, "latency", reason, measured)
+    reason = (
+        f"{candidate.calls} calls, error rate {candidate.error_rate:.3f}, "
+        f"latency at most {factor:.2f}× stable ({worst})"
+    )
+    return Verdict(Outcome.PASS, None, reason, measured)
 
 
 def _judge_latency(

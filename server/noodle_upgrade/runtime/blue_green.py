@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from noodle_upgrade.engine.step_analysis import SideSample, analyse_step
+from noodle_upgrade.engine.step_analysis import Accumulated, SideSample, analyse_step, merged
 from noodle_upgrade.errors import HotSwapError
 from noodle_upgrade.runtime.loader import LoadedVersion, run_health_check
-from noodle_upgrade.runtime.rollout import TICK_SECONDS, Publish, Accumulated, thresholds
+from noodle_upgrade.runtime.rollout import TICK_SECONDS, Publish, thresholds
 from noodle_upgrade.runtime.routing import Split, split_call
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import StrategyConfig
@@ -42,7 +42,7 @@ class WarmWindow:
         self.split.set_share(100)
         # Every call goes to the new version; an idempotent one's failure is retried on
         # the warm old one, and every call is counted for the watch.
-        slot.route(old, lambda new_fn, old_fn: split_call(self.split, old_fn, new_fn))
+        slot.route(old, lambda name, new_fn, old_fn: split_call(self.split, name, old_fn, new_fn))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="noodle: blue-green", daemon=True)
         self._thread.start()
@@ -58,8 +58,7 @@ class WarmWindow:
         seen = Accumulated()  # bounded: the window may see millions of calls
         ticks = 0
         while not self._stop.wait(TICK_SECONDS):
-            _, got = self.split.take()
-            so_far = seen.add(got)
+            so_far = seen.add(merged([new for _, new in self.split.take().values()]))
             ticks += 1
             verdict = analyse_step(
                 SideSample(),

@@ -17,12 +17,16 @@ from functools import partial
 from typing import Any
 
 from noodle_upgrade.engine.step_analysis import (
+    Accumulated,
+    Baselines,
+    FunctionLatency,
     Outcome,
+    Samples,
     SideSample,
+    StepTally,
     Thresholds,
     Verdict,
     analyse_step,
-    baseline_ns,
 )
 from noodle_upgrade.errors import HotSwapError, NoodleError
 from noodle_upgrade.runtime.loader import LoadedVersion, run_health_check
@@ -45,41 +49,10 @@ class RolloutFailed(NoodleError):
         self.verdict = verdict
 
 
-LATENCY_SAMPLE = 4096  # latencies a side keeps for its median, at most twice this
-
-
-@dataclass
-class Accumulated:
-    """What one side did so far: exact counts, and every ``stride``-th latency.
-
-    Analysed at every tick, so it must not grow with traffic: keeping (and sorting)
-    every latency of a busy step or a long warm window held the GIL for longer at each
-    tick, stalling callers for hundreds of milliseconds. When the sample passes twice
-    ``LATENCY_SAMPLE`` it keeps every other one and the stride doubles: a systematic
-    sample over the whole interval, whose median tracks the full one.
-    """
-
-    latencies: list[int] = field(default_factory=list)
-    successes: int = 0
-    errors: int = 0
-    stride: int = 1
-
-    def add(self, sample: SideSample) -> SideSample:
-        fresh = sample.latencies_ns
-        first = -self.successes % self.stride  # the next call number on the stride
-        self.latencies.extend(fresh[first :: self.stride])
-        self.successes += len(fresh)
-        self.errors += sample.errors
-        while len(self.latencies) > 2 * LATENCY_SAMPLE:
-            self.latencies = self.latencies[::2]
-            self.stride *= 2
-        return SideSample(tuple(self.latencies), self.errors, self.successes)
-
-
 @dataclass
 class Collected:
-    stable: SideSample
-    candidate: SideSample
+    functions: Samples
+    shadowed: SideSample | None = None  # the shadow's side, which it measures itself
     mismatches: int = 0
     compared: int = 0
     stuck: bool = False
@@ -108,11 +81,11 @@ class Exposure:
         split = Split(retry_on_stable=self.candidate.descriptor.idempotent)
         self.slot.route(self.candidate, partial(split_call, split))
         try:
-            baseline: float | None = None
+            baselines: Baselines = {}
             for number, share in enumerate(shares, 1):
                 split.set_share(share)
                 self.publish("rollout.step", step=number, share=share, of=len(shares))
-                baseline = self._hold(number, share, _splitter(split), baseline, True)
+                baselines = self._hold(number, share, _splitter(split), baselines, True)
         except BaseException:
             self.slot.unroute()
             raise
@@ -134,7 +107,7 @@ class Exposure:
         self.slot.measure_pool(split)
         replaced, steps = 0, -(-size // batch)
         try:
-            baseline: float | None = None
+            baselines: Baselines = {}
             while replaced < size:
                 upto = min(size, replaced + batch)
                 with self.slot.quiesced(drain_timeout):
@@ -145,7 +118,7 @@ class Exposure:
                 replaced, number = upto, -(-upto // batch)
                 share = 100 * replaced / size
                 self.publish("rollout.step", step=number, share=share, of=steps, replaced=replaced)
-                baseline = self._hold(number, share, _splitter(split), baseline, True)
+                baselines = self._hold(number, share, _splitter(split), baselines, True)
         except BaseException:
             with self.slot.quiesced(drain_timeout):
                 for index in range(replaced):
@@ -169,7 +142,7 @@ class Exposure:
         self.slot.route(target, partial(shadow_call, shadow, split))
         self.publish("rollout.step", step=number, share=0.0, phase=what)
         try:
-            self._hold(number, 0.0, _shadower(shadow, split), None, False, min_calls=calls)
+            self._hold(number, 0.0, _shadower(shadow, split), {}, False, min_calls=calls)
         except RolloutFailed as exc:
             if number == 0:  # the comparison itself is noisy: say so, not "mismatch"
                 exc.code = "shadow-noise"
@@ -187,38 +160,45 @@ class Exposure:
         number: int,
         share: float,
         collect: Callable[[], Collected],
-        baseline: float | None,
+        baselines: Baselines,
         check_latency: bool,
         *,
         min_calls: int | None = None,
-    ) -> float | None:
-        """Run one step until it passes; raise RolloutFailed if it fails."""
+    ) -> Baselines:
+        """Run one step until it passes; raise RolloutFailed if it fails. Returns the
+        baselines the next step compares with."""
         limits = thresholds(self.config)
         if min_calls is not None:
             limits = Thresholds(min_calls, limits.error_rate, limits.latency_factor)
+        enough = max(3, limits.min_calls // 4)
         ends = time.monotonic() + self.config["step_seconds"]
-        stable, candidate = Accumulated(), Accumulated()
+        tally, shadowed = StepTally(), Accumulated()
         while True:
             time.sleep(min(TICK_SECONDS, max(self.config["step_seconds"], 0.001)))
             got = collect()
             ended = time.monotonic() >= ends
-            stable_so_far = stable.add(got.stable)
-            step_baseline = baseline_ns(stable_so_far, baseline, 1)
+            tally.add(got.functions)
+            step_baselines = tally.baselines(baselines, enough)
+            candidate = tally.total(1) if got.shadowed is None else shadowed.add(got.shadowed)
             verdict = analyse_step(
-                stable_so_far,
-                candidate.add(got.candidate),
-                baseline=step_baseline,
+                tally.total(0),
+                candidate,
+                baseline=None,
                 thresholds=limits,
                 mismatches=got.mismatches,
                 compared=got.compared,
                 health_error=self._health_error(ended, got.stuck),
                 check_latency=check_latency,
+                functions=[
+                    FunctionLatency(name, tally.side(name, 1), step_baselines.get(name))
+                    for name in tally.names()
+                ],
             )
             if verdict.failed:
                 self._fail(number, share, verdict)
             if ended and verdict.outcome is Outcome.PASS:
                 self._record(number, share, verdict)
-                return step_baseline
+                return step_baselines
             if ended and time.monotonic() >= self.deadline:
                 self._fail(number, share, verdict)
 
@@ -259,21 +239,16 @@ def _guarded(action: Callable[[int], None], index: int, what: str) -> None:
 
 
 def _splitter(split: Split) -> Callable[[], Collected]:
-    def collect() -> Collected:
-        stable, candidate = split.take()
-        return Collected(stable, candidate)
-
-    return collect
+    return lambda: Collected(split.take())
 
 
 def _shadower(shadow: Shadow, split: Split) -> Callable[[], Collected]:
     seen = {"latencies": 0, "errors": 0}
 
     def collect() -> Collected:
-        stable, _ = split.take()
         sample = shadow.sample()  # cumulative: hand over only what is new since last time
         fresh = SideSample(sample.latencies_ns[seen["latencies"] :], sample.errors - seen["errors"])
         seen.update(latencies=len(sample.latencies_ns), errors=sample.errors)
-        return Collected(stable, fresh, shadow.mismatches, shadow.compared, shadow.overdue())
+        return Collected(split.take(), fresh, shadow.mismatches, shadow.compared, shadow.overdue())
 
     return collect

@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from noodle_upgrade.engine.step_analysis import SideSample
+from noodle_upgrade.engine.step_analysis import Samples, SideSample
 from noodle_upgrade.runtime.gate import Gate
 
 routing_key: ContextVar[object | None] = ContextVar("noodle_routing_key", default=None)
@@ -50,7 +50,8 @@ def key_bucket(key: object) -> int:
 
 
 class Recorder:
-    """What one side did during the current step. Appends are atomic in CPython."""
+    """What one side of one function did since it was last drained. Appends are
+    atomic in CPython; draining swaps the lists, so no lock is taken on a call."""
 
     __slots__ = ("errors", "latencies")
 
@@ -58,39 +59,47 @@ class Recorder:
         self.latencies: list[int] = []
         self.errors: list[int] = []
 
-    def sample(self) -> SideSample:
-        return SideSample(tuple(self.latencies), len(self.errors))
+    def drain(self) -> SideSample:
+        latencies, errors = self.latencies, self.errors
+        self.latencies, self.errors = [], []
+        return SideSample(tuple(latencies), len(errors))
 
 
 class Split:
-    """The state a rollout's wrappers share: the candidate's share and the recorders."""
+    """The state a rollout's wrappers share: the candidate's share, and per function
+    one recorder for each side."""
 
-    __slots__ = ("candidate", "counter", "permille", "retry_on_stable", "stable")
+    __slots__ = ("counter", "functions", "permille", "retry_on_stable")
 
     def __init__(self, *, retry_on_stable: bool) -> None:
         self.permille = 0
         self.counter = itertools.count(1)
         self.retry_on_stable = retry_on_stable
-        self.stable = Recorder()
-        self.candidate = Recorder()
+        self.functions: dict[str, tuple[Recorder, Recorder]] = {}
 
     def set_share(self, percent: float) -> None:
         self.permille = round(percent * 10)
 
-    def take(self) -> tuple[SideSample, SideSample]:
-        """The samples of the step that ends now; the next step records afresh."""
-        stable, candidate = self.stable, self.candidate
-        self.stable, self.candidate = Recorder(), Recorder()
-        return stable.sample(), candidate.sample()
+    def recorders(self, function: str) -> tuple[Recorder, Recorder]:
+        """(stable, candidate) recorders of ``function``, made once when it is wrapped."""
+        return self.functions.setdefault(function, (Recorder(), Recorder()))
+
+    def take(self) -> Samples:
+        """What each function did since the last take."""
+        return {
+            name: (stable.drain(), candidate.drain())
+            for name, (stable, candidate) in list(self.functions.items())
+        }
 
 
 def split_call(
-    split: Split, stable_fn: Callable[..., Any], candidate_fn: Callable[..., Any]
+    split: Split, name: str, stable_fn: Callable[..., Any], candidate_fn: Callable[..., Any]
 ) -> Callable[..., Any]:
     """A function that routes each call to the stable or the candidate version."""
     clock = time.perf_counter_ns
     next_call = split.counter.__next__
     key_of = routing_key.get
+    on_stable, on_candidate = split.recorders(name)
 
     def call(*args: Any, **kwargs: Any) -> Any:
         key = key_of()
@@ -99,7 +108,7 @@ def split_call(
             to_candidate = next_call() * WEYL_STEP % WEYL_PERIOD < permille * 1000
         else:
             to_candidate = key_bucket(key) < permille
-        side = split.candidate if to_candidate else split.stable
+        side = on_candidate if to_candidate else on_stable
         start = clock()
         try:
             result = (candidate_fn if to_candidate else stable_fn)(*args, **kwargs)
@@ -215,21 +224,23 @@ class Shadow:
 def shadow_call(
     shadow: Shadow,
     split: Split,
+    name: str,
     stable_fn: Callable[..., Any],
     candidate_fn: Callable[..., Any],
 ) -> Callable[..., Any]:
     """Serve from the stable version; hand a copy of the call to the shadow."""
     clock = time.perf_counter_ns
     submit = shadow.submit
+    on_stable, _ = split.recorders(name)
 
     def call(*args: Any, **kwargs: Any) -> Any:
         start = clock()
         try:
             result = stable_fn(*args, **kwargs)
         except Exception:
-            split.stable.errors.append(1)
+            on_stable.errors.append(1)
             raise
-        split.stable.latencies.append(clock() - start)
+        on_stable.latencies.append(clock() - start)
         submit(candidate_fn, args, kwargs, result)
         return result
 
@@ -266,6 +277,7 @@ def pooled_call(pool: Pool, attribute: str, split: Split | None) -> Callable[...
 
         return call
     clock = time.perf_counter_ns
+    on_stable, on_candidate = split.recorders(attribute)
 
     def measured(*args: Any, **kwargs: Any) -> Any:
         inside.append(None)
@@ -274,7 +286,7 @@ def pooled_call(pool: Pool, attribute: str, split: Split | None) -> Callable[...
         try:
             members = pool.members
             member = members[turn() % len(members)]
-            side = split.candidate if id(member) in pool.renewed else split.stable
+            side = on_candidate if id(member) in pool.renewed else on_stable
             start = clock()
             try:
                 result = getattr(member, attribute)(*args, **kwargs)

@@ -19,7 +19,7 @@ from noodle_upgrade.runtime.loader import LoadedVersion, unload_package
 from noodle_upgrade.runtime.routing import Split, pooled_call
 
 Wrap = Callable[[str, Callable[..., Any]], Callable[..., Any]]
-SplitFactory = Callable[[Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
+SplitFactory = Callable[[str, Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
 
 
 def function_of(loaded: LoadedVersion, name: str) -> Callable[..., Any]:
@@ -87,14 +87,15 @@ class ComponentSlot:
             self.members = members  # one reference: a call picks from the old or the new list
 
     def route(self, candidate: LoadedVersion, split: SplitFactory) -> None:
-        """Serve each function through ``split(stable_fn, candidate_fn)`` during a rollout.
+        """Serve each function through ``split(name, stable_fn, candidate_fn)`` while a
+        rollout runs.
 
         A function the candidate lacks raises there, so a removed API shows up as the
         candidate's errors instead of as a crash after promotion.
         """
 
         def wrap(name: str, stable_fn: Callable[..., Any]) -> Callable[..., Any]:
-            return split(stable_fn, function_of(candidate, name))
+            return split(name, stable_fn, function_of(candidate, name))
 
         self._install(self._handle_class(self.active, wrap))
 

@@ -24,6 +24,7 @@ from packaging.version import Version
 
 from noodle_upgrade.engine.decision import Decision, DecisionInput, OutcomeStats, decide
 from noodle_upgrade.engine.planner import UpgradePlan
+from noodle_upgrade.engine.step_analysis import merged
 from noodle_upgrade.engine.triggers import Observation, Proposal, TriggerConfig, evaluate
 from noodle_upgrade.errors import NoodleError
 from noodle_upgrade.runtime.context import Context
@@ -69,7 +70,9 @@ class ObservationWindow:
         self.split = Split(retry_on_stable=False)
         self.cancelled = threading.Event()
 
-    def run(self, seconds: float) -> Observation | None:
+    def run(self, seconds: float) -> tuple[Observation, str] | None:
+        """The window's observation, and the function its latency is the median of: the
+        most called one (functions of one component differ too much to mix)."""
         active = self.slot.active
         self.slot.route(active, partial(split_call, self.split))
         try:
@@ -78,11 +81,14 @@ class ObservationWindow:
         finally:
             if not self.cancelled.is_set():
                 self.slot.unroute()
-        sample, _ = self.split.take()
-        p50 = sample.median_ns
-        return Observation(
-            self.slot.name, sample.calls, sample.errors, 0.0 if p50 is None else p50 / 1e6
-        )
+        functions = {name: stable for name, (stable, _) in self.split.take().items()}
+        if not functions:
+            return None
+        total = merged(list(functions.values()))
+        busiest = max(functions, key=lambda name: functions[name].calls)
+        p50 = functions[busiest].median_ns
+        milliseconds = 0.0 if p50 is None else p50 / 1e6
+        return Observation(self.slot.name, total.calls, total.errors, milliseconds), busiest
 
     def cancel(self) -> None:
         """Called before an operation on the component: give it the steady handle now."""
@@ -122,12 +128,14 @@ class TriggerMonitor:
         if not self.hooks.claim(name, window):
             return
         try:
-            observed = window.run(seconds)
+            seen = window.run(seconds)
         finally:
             self.hooks.release(name, window)
-        if observed is None or observed.calls < self.config.min_calls:
+        if seen is None or seen[0].calls < self.config.min_calls:
             return
-        baseline = self.baselines.get(name)
+        observed, function = seen
+        key = f"{name}.{function}"
+        baseline = self.baselines.get(key)
         observation = Observation(name, observed.calls, observed.errors, observed.p50_ms, baseline)
         proposal = evaluate(
             observation,
@@ -136,15 +144,15 @@ class TriggerMonitor:
             has_rollback_point=bool(self.ctx.store.rollback_points(name)),
         )
         if proposal is None:
-            self._learn(name, observed.p50_ms)
+            self._learn(key, observed.p50_ms)
             return
         self._propose(proposal)
 
-    def _learn(self, name: str, p50_ms: float) -> None:
+    def _learn(self, key: str, p50_ms: float) -> None:
         """A healthy window moves the baseline (the median of the last few)."""
-        previous = self.baselines.get(name)
+        previous = self.baselines.get(key)
         values = [p50_ms] if previous is None else [previous, previous, p50_ms]
-        self.baselines[name] = statistics.median(values)
+        self.baselines[key] = statistics.median(values)
 
     def _newer(self, name: str) -> Version | None:
         plan = self.hooks.newest(name)

@@ -9,6 +9,12 @@ JIT's), exactly as a service would wire its parts.
 The language: integers, the input ``x``, ``+ - *`` and parentheses. The pipeline:
 source → lexer → parser → optimizer → bytecode_generator → vm_engine (+ memory_manager,
 jit_compiler) → result.
+
+What each release is for in the story: good releases for each strategy to promote, and
+faulty ones for each safety net to catch: optimizer 1.2.0 (its self-test fails), 1.2.1
+(raises on deep programs: the canary analysis), bytecode_generator 1.2.0 (wrong code: the
+shadow comparison), memory_manager 2.0.1 (leaks once serving: the blue-green watch) and
+parser 2.0.0 (a breaking API: the dependency check).
 """
 
 from __future__ import annotations
