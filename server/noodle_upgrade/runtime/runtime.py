@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -47,6 +48,15 @@ class Window(Protocol):
     def cancel(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    request_id: str
+    run: Callable[[], UpgradeResult]
+
+    def __call__(self) -> UpgradeResult:
+        return self.run()
+
+
 class Runtime:
     """Loads a project's components, hands out handles and swaps versions live.
 
@@ -66,6 +76,7 @@ class Runtime:
         # trigger observations.
         self._windows: dict[str, Window] = {}
         self._monitor: TriggerMonitor | None = None
+        self._submitted: dict[str, Future[UpgradeResult]] = {}
 
     # -- opening -------------------------------------------------------------------------
 
@@ -189,6 +200,56 @@ class Runtime:
         Refusals and failures come back as a result with ``success=False``; misuse
         (unknown component, unknown strategy or parameter, malformed version) raises.
         """
+        return self._prepare(name, version, strategy, actor, parameters)()
+
+    def submit(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        strategy: str | None = None,
+        actor: str = "api",
+        **parameters: Any,
+    ) -> str:
+        """Start an upgrade in the background and return its id at once (for rollouts
+        that take minutes). Misuse raises here, before anything starts; the outcome is
+        in :meth:`wait`, the events and the history."""
+        run = self._prepare(name, version, strategy, actor, parameters)
+        future: Future[UpgradeResult] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(run())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self._submitted[run.request_id] = future
+        threading.Thread(target=work, name=f"noodle: {run.request_id}", daemon=True).start()
+        return run.request_id
+
+    def wait(self, request_id: str, timeout: float | None = None) -> UpgradeResult:
+        """The result of a submitted upgrade, once it is done."""
+        future = self._submitted.get(request_id)
+        if future is None:
+            raise NoodleError(
+                f"no upgrade {request_id!r} was submitted to this runtime", code="unknown-request"
+            )
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            raise NoodleError(
+                f"upgrade {request_id} is still running after {timeout:g} s", code="timeout"
+            ) from None
+
+    def _prepare(
+        self,
+        name: str,
+        version: str | None,
+        strategy: str | None,
+        actor: str,
+        parameters: Mapping[str, Any],
+    ) -> _Prepared:
+        """Check the request (misuse raises here) and return the operation, not yet run."""
         slot = self._ctx.slot(name)
         chosen = resolve_strategy(strategy, parameters, self._ctx.settings)
         target = parse_version(version, "rt.upgrade version") if version is not None else None
@@ -201,10 +262,14 @@ class Runtime:
             requested_by=actor,
         )
         transaction = UpgradeTransaction(self._ctx, slot, request, chosen, target)
-        result = self._operate(name, request.request_id, transaction.run, transaction.refuse)
-        if chosen.name == "blue_green" and transaction.promoted and result.rollback_point:
-            self._open_window(transaction, result.rollback_point)
-        return result
+
+        def run() -> UpgradeResult:
+            result = self._operate(name, request.request_id, transaction.run, transaction.refuse)
+            if chosen.name == "blue_green" and transaction.promoted and result.rollback_point:
+                self._open_window(transaction, result.rollback_point)
+            return result
+
+        return _Prepared(request.request_id, run)
 
     def routing_key(self, key: object) -> AbstractContextManager[None]:
         """Route every call made inside the block by ``key`` during rollouts, so one
