@@ -196,9 +196,8 @@ def analyse_step(
     if not check_latency:
         reason = f"{candidate.calls} calls, error rate {candidate.error_rate:.3f}"
         return Verdict(Outcome.PASS, None, reason, measured)
-    if functions:
-        return _judge_functions(candidate, functions, thresholds, measured)
-    return _judge_latency(candidate, baseline, thresholds, measured)
+    judged = functions or [FunctionLatency("", candidate, baseline)]
+    return _judge_functions(candidate, judged, thresholds, measured)
 
 
 def _judge_functions(
@@ -218,7 +217,7 @@ def _judge_functions(
         and (median := f.candidate.median_ns) is not None
     }
     if not factors:
-        reason = f"no function has {enough} candidate calls and a stable baseline yet"
+        reason = f"no function has {enough} candidate calls and a stable baseline latency yet"
         return Verdict(Outcome.INCONCLUSIVE, "baseline", reason, measured)
     worst = max(factors, key=factors.__getitem__)
     factor = factors[worst]
@@ -227,36 +226,14 @@ def _judge_functions(
     if factor > thresholds.latency_factor:
         judged = next(f for f in functions if f.name == worst)
         reason = (
-            f"{worst}(): median latency {_ms(judged.candidate.median_ns)} ms is {factor:.2f}× "
-            f"the stable {_ms(judged.baseline_ns)} ms, above "
-            f"latency_factor={thresholds.latency_factor:g}"
+            f"{f'{worst}(): ' if worst else ''}median latency "
+            f"{_ms(judged.candidate.median_ns)} ms is {factor:.2f}× the stable "
+            f"{_ms(judged.baseline_ns)} ms, above latency_factor={thresholds.latency_factor:g}"
         )
         return Verdict(Outcome.FAIL, "latency", reason, measured)
     reason = (
         f"{candidate.calls} calls, error rate {candidate.error_rate:.3f}, "
-        f"latency at most {factor:.2f}× stable ({worst})"
-    )
-    return Verdict(Outcome.PASS, None, reason, measured)
-
-
-def _judge_latency(
-    candidate: SideSample, baseline: float | None, thresholds: Thresholds, measured: dict[str, Any]
-) -> Verdict:
-    median = candidate.median_ns
-    if baseline is None or median is None:
-        reason = "no stable baseline latency yet"
-        return Verdict(Outcome.INCONCLUSIVE, "baseline", reason, measured)
-    factor = median / baseline if baseline else float("inf")
-    measured["latency_factor"] = round(factor, 3)
-    if factor > thresholds.latency_factor:
-        reason = (
-            f"median latency {_ms(median)} ms is {factor:.2f}× the stable {_ms(baseline)} ms, "
-            f"above latency_factor={thresholds.latency_factor:g}"
-        )
-        return Verdict(Outcome.FAIL, "latency", reason, measured)
-    reason = (
-        f"{candidate.calls} calls, error rate {candidate.error_rate:.3f}, "
-        f"latency {factor:.2f}× stable"
+        f"latency at most {factor:.2f}× stable{f' ({worst})' if worst else ''}"
     )
     return Verdict(Outcome.PASS, None, reason, measured)
 
