@@ -14,11 +14,15 @@ import pytest
 
 from noodle_upgrade.cli.main import _parser
 from noodle_upgrade.config import settings_reference
+from noodle_upgrade.models import STRATEGY_NAMES
+from noodle_upgrade.runtime.strategies import OTHER_PARAMETERS, PARAMETERS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 CONFIGURATION = DOCS / "configuration.md"
+STRATEGIES = DOCS / "strategies.md"
+CONCEPTS = DOCS / "concepts.md"
 SERVER = ROOT / "server" / "noodle_upgrade"
 OWN_PAGES = [
     README,
@@ -29,6 +33,7 @@ OWN_PAGES = [
             "concepts.md",
             "manifest.md",
             "configuration.md",
+            "strategies.md",
             "architecture.md",
             "cli.md",
         )
@@ -158,10 +163,58 @@ def test_every_error_code_is_explained() -> None:
     for path in SERVER.rglob("*.py"):
         codes |= set(re.findall(r"""code\s*=\s*["']([a-z][a-z0-9-]+)["']""", path.read_text()))
     assert "no-upgrade-path" in codes  # the scan itself works
-    text = (DOCS / "concepts.md").read_text(encoding="utf-8")
+    text = CONCEPTS.read_text(encoding="utf-8")
     table = text.split("## Refusal and failure codes", 1)[1]
     missing = sorted(code for code in codes if f"| `{code}` |" not in table)
     assert not missing, f"docs/concepts.md does not explain: {', '.join(missing)}"
+
+
+# ---------------------------------------------------------------------------- strategies and events
+
+
+def _section(text: str, heading: str) -> str:
+    return text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _shown(number: float) -> str:
+    """A bound as the parameters table writes it: 0, 2, 0.05, or 10⁶ for a power of ten."""
+    exponent = len(str(int(number))) - 1
+    if number >= 1e6 and number == 10**exponent:
+        return "10" + str(exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{number:g}"
+
+
+def test_every_strategy_has_a_section() -> None:
+    text = STRATEGIES.read_text(encoding="utf-8")
+    for name in STRATEGY_NAMES:
+        assert f"\n## {name}\n" in text, f"docs/strategies.md has no section ## {name}"
+
+
+def test_every_strategy_parameter_is_documented_with_its_default_and_range() -> None:
+    table = _section(STRATEGIES.read_text(encoding="utf-8"), "## Parameters")
+    rows = {
+        line.split("|")[1].strip(): line.split("|")
+        for line in table.splitlines()
+        if line[:3] == "| `"
+    }
+    for name, (kind, default, low, high) in PARAMETERS.items():
+        cells = rows.get(f"`{name}`")
+        assert cells is not None, f"docs/strategies.md: no row for parameter {name}"
+        assert cells[2].strip() == f"`{default:g}`", f"{name}: default {default:g}"
+        assert f"{_shown(low)} – {_shown(high)}" in cells[3], f"{name}: range {low:g}–{high:g}"
+        assert (kind is int) == ("integer" in cells[3]), f"{name}: integer or not"
+    for name in OTHER_PARAMETERS:
+        assert f"`{name}`" in rows, f"docs/strategies.md: no row for parameter {name}"
+
+
+def test_every_event_kind_is_documented() -> None:
+    kinds = set()
+    for path in SERVER.rglob("*.py"):
+        kinds |= set(re.findall(r"""publish\(\s*["']([a-z_]+\.[a-z_]+)["']""", path.read_text()))
+    assert "rollout.step" in kinds  # the scan itself works
+    events = _section(CONCEPTS.read_text(encoding="utf-8"), "## Events")
+    missing = sorted(kind for kind in kinds if f"`{kind}`" not in events)
+    assert not missing, f"docs/concepts.md (Events) does not list: {', '.join(missing)}"
 
 
 if __name__ == "__main__":

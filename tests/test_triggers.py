@@ -34,7 +34,7 @@ def test_an_error_spike_after_an_upgrade_proposes_a_rollback() -> None:
     assert proposal == Proposal(
         kind="rollback",
         component="parser",
-        reason="parser: error rate 10.0% (10 of 100 calls) is above the 5.0% threshold; "
+        reason="parser: error rate 10.0% (10 of 100 calls) is more than 5.0% above its usual 0.0%; "
         "the last upgrade is the suspect: roll back to its rollback point",
         target_version=None,
     )
@@ -96,7 +96,7 @@ def test_both_symptoms_are_named() -> None:
 
     assert proposal is not None
     assert proposal.reason.startswith(
-        "parser: error rate 20.0% (20 of 100 calls) is above the 5.0% threshold and "
+        "parser: error rate 20.0% (20 of 100 calls) is more than 5.0% above its usual 0.0% and "
         "median latency 4.00 ms is 4.00× the baseline 1.00 ms (limit 1.5×); "
     )
 
@@ -111,7 +111,7 @@ def test_the_configuration_moves_the_thresholds() -> None:
 
     assert symptoms(seen, CONFIG) == []
     assert symptoms(seen, strict) == [
-        "error rate 5.0% (1 of 20 calls) is above the 1.0% threshold",
+        "error rate 5.0% (1 of 20 calls) is more than 1.0% above its usual 0.0%",
         "median latency 1.20 ms is 1.20× the baseline 1.00 ms (limit 1.1×)",
     ]
 
@@ -143,3 +143,13 @@ def test_a_bad_trigger_configuration_is_refused(kwargs: dict[str, float], messag
     with pytest.raises(ValidationError) as caught:
         TriggerConfig(**kwargs)  # type: ignore[arg-type]
     assert str(caught.value) == f"trigger configuration: {message}"
+
+
+def test_errors_the_component_raises_by_design_are_not_a_symptom() -> None:
+    """A parser that rejects 10% of its input as bad is healthy at 12%, not at 20%."""
+    usual = Observation("parser", 100, 12, 1.0, 1.0, baseline_error_rate=0.10)
+    assert symptoms(usual, CONFIG) == []
+    spike = Observation("parser", 100, 20, 1.0, 1.0, baseline_error_rate=0.10)
+    assert symptoms(spike, CONFIG) == [
+        "error rate 20.0% (20 of 100 calls) is more than 5.0% above its usual 10.0%"
+    ]

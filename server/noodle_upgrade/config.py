@@ -212,8 +212,9 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_UPGRADE_TIMEOUT",
         "upgrade_timeout",
         _number(0, low_open=True),
-        "Seconds allowed for everything an upgrade does before its switch; "
-        "past it the upgrade fails and nothing changes.",
+        "Seconds allowed for loading and checking a new version before its switch "
+        "(past it the upgrade fails and nothing changes), and for a rollout step to "
+        "become conclusive (past it the candidate is withdrawn).",
     ),
     _Spec(
         "rollback_enabled",

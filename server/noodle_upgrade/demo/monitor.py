@@ -161,7 +161,9 @@ class Monitor:
             return self._line(event, text, "warn")
         if kind == "blue_green.window_closed":
             rollout.state, rollout.phase, rollout.share = "promoted", "", None
-            text = f"warm window closed: {rollout.target} stays, the old version is released"
+            calls = data.get("calls")
+            watched = f" after watching {calls:,} calls" if isinstance(calls, int) and calls else ""
+            text = f"warm window closed{watched}: {rollout.target} stays, the old one is released"
             return self._line(event, text, "good")
         return self._line(event, f"{kind} {dict(data)}")
 

@@ -383,6 +383,11 @@ def load_component_manifest(folder: Path) -> ComponentDescriptor:
     values = _apply(src, "component", table, _COMPONENT_FIELDS, warnings)
     _check_layout(src, folder, values["name"], values["version"])
     _check_entry_exists(src, folder, values["entry"])
+    if values.get("pool", 1) > 1 and ":" not in values["entry"]:
+        warnings.append(
+            f"{src.at('component', 'pool')}: pool = {values['pool']} is ignored: only a "
+            "factory entry ('module:factory') builds instances to pool"
+        )
     return ComponentDescriptor(folder=folder, warnings=tuple(warnings), **values)
 
 

@@ -37,6 +37,7 @@ class Observation:
     errors: int
     p50_ms: float
     baseline_p50_ms: float | None = None  # the median before the window; None: unknown
+    baseline_error_rate: float = 0.0  # errors the component raises by design (bad input)
 
     def __post_init__(self) -> None:
         where = f"observation of {self.component}"
@@ -89,11 +90,11 @@ def symptoms(observation: Observation, config: TriggerConfig) -> list[str]:
     if observation.calls < config.min_calls:
         return []
     found = []
-    rate = observation.error_rate
-    if rate > config.error_rate:
+    rate, usual = observation.error_rate, observation.baseline_error_rate
+    if rate - usual > config.error_rate:
         found.append(
             f"error rate {_percent(rate)} ({observation.errors} of {observation.calls} calls) "
-            f"is above the {_percent(config.error_rate)} threshold"
+            f"is more than {_percent(config.error_rate)} above its usual {_percent(usual)}"
         )
     baseline = observation.baseline_p50_ms
     if baseline is not None and observation.p50_ms > config.latency_factor * baseline:

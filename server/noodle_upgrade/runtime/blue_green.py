@@ -8,6 +8,7 @@ migration runs again). ``rt.upgrade`` has already returned when the window opens
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from noodle_upgrade.runtime.rollout import TICK_SECONDS, Publish, thresholds
 from noodle_upgrade.runtime.routing import Split, split_call
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import StrategyConfig
+
+log = logging.getLogger("noodle_upgrade.blue_green")
 
 HEALTH_EVERY_TICKS = 10
 
@@ -34,15 +37,22 @@ class WarmWindow:
         publish: Publish,
         switch_back: Callable[[str], Any],
         health_timeout: float,
+        closed: Callable[[WarmWindow], None],
     ) -> None:
         self.slot, self.old, self.new = slot, old, new
         self.config, self.publish, self.switch_back = config, publish, switch_back
         self.health_timeout = health_timeout
+        self.closed = closed
         self.split = Split(retry_on_stable=new.descriptor.idempotent)
         self.split.set_share(100)
         # Every call goes to the new version; an idempotent one's failure is retried on
         # the warm old one, and every call is counted for the watch.
-        slot.route(old, lambda name, new_fn, old_fn: split_call(self.split, name, old_fn, new_fn))
+        if new.descriptor.stateful:  # its calls pass the gate: count them there
+            slot.measure(self.split)
+        else:
+            slot.route(
+                old, lambda name, new_fn, old_fn: split_call(self.split, name, old_fn, new_fn)
+            )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="noodle: blue-green", daemon=True)
         self._thread.start()
@@ -73,7 +83,7 @@ class WarmWindow:
                     "blue_green.switch_back", reason=verdict.reason, **verdict.measurements
                 )
                 self._close()
-                self.switch_back(f"blue-green watch: {verdict.reason}")
+                self._switch_back(verdict.reason)
                 return
             if time.monotonic() >= ends:
                 break
@@ -85,6 +95,14 @@ class WarmWindow:
     def _close(self) -> None:
         if self.slot.active is self.new:
             self.slot.unroute()
+        self.closed(self)
+
+    def _switch_back(self, reason: str) -> None:
+        try:
+            self.switch_back(f"blue-green watch: {reason}")
+        except Exception:  # a thread of ours: say why the old version is not back
+            log.exception("blue-green switch back of %s failed", self.slot.name)
+            self.publish("blue_green.switch_back_failed", reason=reason)
 
     def _health_error(self) -> str | None:
         try:

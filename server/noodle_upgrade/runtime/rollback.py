@@ -24,8 +24,12 @@ from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.transaction import return_state, stamp_total
 
 
-def find_point(ctx: Context, name: str, point_id: str | None) -> RollbackPoint:
-    if not ctx.settings.rollback_enabled:
+def find_point(
+    ctx: Context, name: str, point_id: str | None, *, explicit: bool = True
+) -> RollbackPoint:
+    """The live rollback point to go back to. ``explicit=False`` is the runtime's own
+    switch back after a failed check, which ``rollback_enabled`` does not stop."""
+    if explicit and not ctx.settings.rollback_enabled:
         raise RollbackError(
             f"rollback is disabled by configuration ({origin(ctx.settings, 'rollback_enabled')})"
         )

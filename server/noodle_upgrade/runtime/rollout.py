@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from noodle_upgrade.engine.step_analysis import (
     Accumulated,
-    Baselines,
     FunctionLatency,
     Outcome,
     Samples,
@@ -56,6 +54,7 @@ class Collected:
     mismatches: int = 0
     compared: int = 0
     stuck: bool = False
+    dropped: int = 0  # copies the shadow could not take (it fell behind)
 
 
 def thresholds(config: StrategyConfig) -> Thresholds:
@@ -81,11 +80,10 @@ class Exposure:
         split = Split(retry_on_stable=self.candidate.descriptor.idempotent)
         self.slot.route(self.candidate, partial(split_call, split))
         try:
-            baselines: Baselines = {}
             for number, share in enumerate(shares, 1):
                 split.set_share(share)
                 self.publish("rollout.step", step=number, share=share, of=len(shares))
-                baselines = self._hold(number, share, _splitter(split), baselines, True)
+                self._hold(number, share, _splitter(split))
         except BaseException:
             self.slot.unroute()
             raise
@@ -104,10 +102,9 @@ class Exposure:
         """
         size, batch = len(old.instances), int(self.config["batch_size"])
         split = Split(retry_on_stable=False)
-        self.slot.measure_pool(split)
+        self.slot.measure(split)
         replaced, steps = 0, -(-size // batch)
         try:
-            baselines: Baselines = {}
             while replaced < size:
                 upto = min(size, replaced + batch)
                 with self.slot.quiesced(drain_timeout):
@@ -118,15 +115,29 @@ class Exposure:
                 replaced, number = upto, -(-upto // batch)
                 share = 100 * replaced / size
                 self.publish("rollout.step", step=number, share=share, of=steps, replaced=replaced)
-                baselines = self._hold(number, share, _splitter(split), baselines, True)
+                self._hold(number, share, _splitter(split))
         except BaseException:
-            with self.slot.quiesced(drain_timeout):
-                for index in range(replaced):
-                    with suppress(NoodleError):  # the old member keeps its own state then
-                        _guarded(undo, index, "moving back the state of pool member")
-                self.slot.set_members(old.instances, frozenset())
-            self.slot.unroute()
+            self._put_back(old, replaced, undo, drain_timeout)
             raise
+
+    def _put_back(
+        self, old: LoadedVersion, replaced: int, undo: Callable[[int], None], drain_timeout: float
+    ) -> None:
+        """Give the pool its old members back, whatever else fails on the way."""
+        held = self.slot.gate.close(drain_timeout)
+        if not held:  # the old members come back anyway: a mixed pool would be worse
+            self.publish("rollout.undo_warning", reason="calls still in flight on new members")
+        try:
+            for index in range(replaced):
+                try:
+                    _guarded(undo, index, "moving back the state of pool member")
+                except NoodleError as exc:  # that member keeps the state it had when replaced
+                    self.publish("rollout.undo_warning", member=index, reason=exc.message)
+            self.slot.set_members(old.instances, frozenset())
+        finally:
+            if held:
+                self.slot.gate.open()
+        self.slot.unroute()
 
     def shadow(self) -> None:
         """Compare copies of real calls on the candidate; return when enough agree."""
@@ -142,14 +153,17 @@ class Exposure:
         self.slot.route(target, partial(shadow_call, shadow, split))
         self.publish("rollout.step", step=number, share=0.0, phase=what)
         try:
-            self._hold(number, 0.0, _shadower(shadow, split), {}, False, min_calls=calls)
+            self._hold(number, 0.0, _shadower(shadow, split), min_calls=calls)
         except RolloutFailed as exc:
+            example = f"; first: {shadow.examples[0]}" if shadow.examples else ""
             if number == 0:  # the comparison itself is noisy: say so, not "mismatch"
                 exc.code = "shadow-noise"
                 exc.args = (
-                    f"the stable version disagrees with itself ({exc.verdict.reason}); "
+                    f"the stable version disagrees with itself ({exc.verdict.reason}{example}); "
                     "its results are not deterministic: give a compare hook",
                 )
+            else:
+                exc.args = (f"{exc.message}{example}",)
             raise
         finally:
             self.slot.unroute()
@@ -160,17 +174,19 @@ class Exposure:
         number: int,
         share: float,
         collect: Callable[[], Collected],
-        baselines: Baselines,
-        check_latency: bool,
         *,
         min_calls: int | None = None,
-    ) -> Baselines:
-        """Run one step until it passes; raise RolloutFailed if it fails. Returns the
-        baselines the next step compares with."""
+    ) -> None:
+        """Run one step until it passes; raise RolloutFailed if it fails.
+
+        Latency is judged only where stable calls ran side by side with the candidate's:
+        not for a shadow (its copies run on another thread) nor at 100%, which is judged
+        on errors and health.
+        """
         limits = thresholds(self.config)
         if min_calls is not None:
             limits = Thresholds(min_calls, limits.error_rate, limits.latency_factor)
-        enough = max(3, limits.min_calls // 4)
+        check_latency = 0 < share < 100
         ends = time.monotonic() + self.config["step_seconds"]
         tally, shadowed = StepTally(), Accumulated()
         while True:
@@ -178,7 +194,7 @@ class Exposure:
             got = collect()
             ended = time.monotonic() >= ends
             tally.add(got.functions)
-            step_baselines = tally.baselines(baselines, enough)
+            step_baselines = tally.baselines(limits.min_calls)
             candidate = tally.total(1) if got.shadowed is None else shadowed.add(got.shadowed)
             verdict = analyse_step(
                 tally.total(0),
@@ -194,11 +210,13 @@ class Exposure:
                     for name in tally.names()
                 ],
             )
+            if got.dropped:
+                verdict.measurements["dropped"] = got.dropped
             if verdict.failed:
                 self._fail(number, share, verdict)
             if ended and verdict.outcome is Outcome.PASS:
                 self._record(number, share, verdict)
-                return step_baselines
+                return
             if ended and time.monotonic() >= self.deadline:
                 self._fail(number, share, verdict)
 
@@ -249,6 +267,13 @@ def _shadower(shadow: Shadow, split: Split) -> Callable[[], Collected]:
         sample = shadow.sample()  # cumulative: hand over only what is new since last time
         fresh = SideSample(sample.latencies_ns[seen["latencies"] :], sample.errors - seen["errors"])
         seen.update(latencies=len(sample.latencies_ns), errors=sample.errors)
-        return Collected(split.take(), fresh, shadow.mismatches, shadow.compared, shadow.overdue())
+        return Collected(
+            split.take(),
+            fresh,
+            shadow.mismatches,
+            shadow.compared,
+            shadow.overdue(),
+            shadow.dropped_count,
+        )
 
     return collect

@@ -15,6 +15,7 @@ steady path never pays for them.
 from __future__ import annotations
 
 import itertools
+import math
 import queue
 import threading
 import time
@@ -125,19 +126,46 @@ def split_call(
     return call
 
 
+def measured_call(split: Split, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function``, counted as the candidate side: a version watched after its switch."""
+    clock = time.perf_counter_ns
+    _, on_candidate = split.recorders(name)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        start = clock()
+        try:
+            result = function(*args, **kwargs)
+        except Exception:
+            on_candidate.errors.append(1)
+            raise
+        on_candidate.latencies.append(clock() - start)
+        return result
+
+    return call
+
+
 Compare = Callable[[Any, Any], bool]
 
 
 def results_equal(expected: Any, actual: Any) -> bool:
     """The default shadow comparison: ``==``, with NaN equal to NaN and array-likes
     compared element by element."""
-    if expected is actual:
+    if expected is actual or _both_nan(expected, actual):
         return True
     try:
         return bool(expected == actual)
     except Exception:  # e.g. numpy arrays: == gives an array whose truth is ambiguous
         all_equal = getattr(expected == actual, "all", None)
         return bool(all_equal()) if callable(all_equal) else repr(expected) == repr(actual)
+
+
+def _both_nan(expected: Any, actual: Any) -> bool:
+    return (
+        isinstance(expected, float)
+        and isinstance(actual, float)
+        and math.isnan(expected)
+        and math.isnan(actual)
+    )
 
 
 class Shadow:
@@ -155,7 +183,8 @@ class Shadow:
         self.errors = 0
         self.examples: list[str] = []
         self.latencies: list[int] = []
-        self.dropped = itertools.count()
+        self._dropped = itertools.count(1)
+        self.dropped_count = 0
         self._queue: queue.Queue[
             tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any] | None
         ]
@@ -174,7 +203,7 @@ class Shadow:
         try:
             self._queue.put_nowait((function, args, kwargs, expected))
         except queue.Full:
-            next(self.dropped)
+            self.dropped_count = next(self._dropped)
 
     def overdue(self) -> bool:
         """Whether the candidate has been stuck in one call past its deadline."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -278,8 +279,12 @@ class Runtime:
 
     def rollback(self, name: str, to: str | None = None, *, actor: str = "api") -> UpgradeResult:
         """Go back to the last rollback point of ``name`` (or the point ``to``)."""
+        return self._rollback(name, to, actor, explicit=True)
+
+    def _rollback(self, name: str, to: str | None, actor: str, *, explicit: bool) -> UpgradeResult:
         slot = self._ctx.slot(name)
-        operation = RollbackOperation(self._ctx, slot, find_point(self._ctx, name, to), actor)
+        point = find_point(self._ctx, name, to, explicit=explicit)
+        operation = RollbackOperation(self._ctx, slot, point, actor)
         return self._operate(name, operation.op_id, operation.run, operation.refuse)
 
     def status(self) -> dict[str, Any]:
@@ -385,7 +390,7 @@ class Runtime:
         name = transaction.slot.name
 
         def switch_back(reason: str) -> None:
-            self.rollback(name, to=point.id, actor="blue_green")
+            self._rollback(name, point.id, "blue_green", explicit=False)
 
         window = WarmWindow(
             transaction.slot,
@@ -395,6 +400,7 @@ class Runtime:
             transaction.publish,
             switch_back,
             self._ctx.settings.swap_timeout,
+            partial(self._release_window, name),
         )
         if not self._claim_window(name, window):  # an operation came first: it decides
             window.cancel()

@@ -16,7 +16,7 @@ from noodle_upgrade.errors import HotSwapError
 from noodle_upgrade.runtime.gate import Gate
 from noodle_upgrade.runtime.handle import Handle, exposed_names, handle_class, is_method_like
 from noodle_upgrade.runtime.loader import LoadedVersion, unload_package
-from noodle_upgrade.runtime.routing import Split, pooled_call
+from noodle_upgrade.runtime.routing import Split, measured_call, pooled_call
 
 Wrap = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 SplitFactory = Callable[[str, Callable[..., Any], Callable[..., Any]], Callable[..., Any]]
@@ -42,6 +42,7 @@ class ComponentSlot:
         self.members: list[Any] = active.instances  # a pool's instances, as served now
         self.renewed: frozenset[int] = frozenset()  # ids of members a rolling put in
         self.generation = 0  # bumped at every change of what serves calls
+        self._foreign = False  # the handle routes calls to another version than active
         self.handle = self._handle_class(active)(self)
         self._lock = threading.Lock()
 
@@ -65,26 +66,31 @@ class ComponentSlot:
             elif loaded.pooled:
                 entries[name] = staticmethod(pooled_call(self, name, split))
             elif stateful:
-                entries[name] = staticmethod(self._gated(name))
+                entries[name] = staticmethod(self._gated(name, split))
             elif wrap is not None:
                 entries[name] = staticmethod(wrap(name, getattr(target, name)))
             else:
                 entries[name] = staticmethod(getattr(target, name))
         return handle_class(self.name, loaded.version, entries)
 
-    def _install(self, cls: type[Handle]) -> None:
+    def _install(self, cls: type[Handle], *, foreign: bool) -> None:
+        """Serve through ``cls``; ``foreign`` when it routes calls to another version."""
         with self._lock:
             object.__setattr__(self.handle, "__class__", cls)
-            self.generation += 1
+            if foreign or self._foreign:  # what serves calls changes: caches must know
+                self.generation += 1
+            self._foreign = foreign
 
-    def measure_pool(self, split: Split) -> None:
-        """Count the pool's calls by member while a rolling upgrade replaces them."""
-        self._install(self._handle_class(self.active, split=split))
+    def measure(self, split: Split) -> None:
+        """Count the active version's calls (a pool's by member, for a rolling upgrade;
+        a stateful component's through its gate) without changing what serves them."""
+        self._install(self._handle_class(self.active, split=split), foreign=False)
 
     def set_members(self, members: list[Any], renewed: frozenset[int]) -> None:
         with self._lock:
             self.renewed = renewed
             self.members = members  # one reference: a call picks from the old or the new list
+            self.generation += 1
 
     def route(self, candidate: LoadedVersion, split: SplitFactory) -> None:
         """Serve each function through ``split(name, stable_fn, candidate_fn)`` while a
@@ -97,17 +103,17 @@ class ComponentSlot:
         def wrap(name: str, stable_fn: Callable[..., Any]) -> Callable[..., Any]:
             return split(name, stable_fn, function_of(candidate, name))
 
-        self._install(self._handle_class(self.active, wrap))
+        self._install(self._handle_class(self.active, wrap), foreign=candidate is not self.active)
 
     def unroute(self) -> None:
         """Back to the active version's steady bindings."""
-        self._install(self._handle_class(self.active))
+        self._install(self._handle_class(self.active), foreign=False)
 
     def _live(self, attribute: str) -> property:
         slot = self
         return property(lambda _handle: getattr(slot.active.target, attribute))
 
-    def _gated(self, attribute: str) -> Callable[..., Any]:
+    def _gated(self, attribute: str, split: Split | None = None) -> Callable[..., Any]:
         # Resolved after the gate: a call held during a state move runs on the new version.
         gate, slot = self.gate, self
         inside = gate.inside
@@ -122,7 +128,7 @@ class ComponentSlot:
                 inside.pop()
 
         call.__name__ = call.__qualname__ = attribute
-        return call
+        return call if split is None else measured_call(split, attribute, call)
 
     def switch(self, new: LoadedVersion) -> float:
         """The point of no return: one reference change. Returns its duration in seconds.
@@ -138,6 +144,7 @@ class ComponentSlot:
             self.members, self.renewed = new.instances, frozenset()
             object.__setattr__(self.handle, "__class__", cls)
             self.generation += 1
+            self._foreign = False
         return time.perf_counter() - started
 
     @contextmanager

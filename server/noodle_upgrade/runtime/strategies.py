@@ -19,9 +19,9 @@ from noodle_upgrade.runtime.routing import Compare, results_equal
 
 # name -> (type, default, lower bound, upper bound)
 PARAMETERS: dict[str, tuple[type, float, float, float]] = {
-    "initial_percentage": (float, 5.0, 0.0, 100.0),
+    "initial_percentage": (float, 5.0, 0.1, 100.0),  # gradual: gradual_rollout_percentage
     "increment_percentage": (float, 5.0, 0.0, 100.0),
-    "max_percentage": (float, 50.0, 0.0, 100.0),
+    "max_percentage": (float, 50.0, 0.1, 100.0),
     "step_seconds": (float, 2.0, 0.0, 86400.0),
     "min_calls": (int, 20, 0, 1e9),
     "error_rate_threshold": (float, 0.05, 0.0, 1.0),
@@ -47,10 +47,10 @@ class StrategyConfig:
     def __getitem__(self, name: str) -> float:
         return self.parameters[name]
 
-    def steps(self, gradual_start: float) -> list[float]:
+    def steps(self) -> list[float]:
         """The candidate's share (percent) at each step of a weighted rollout."""
         if self.name == "gradual":
-            return _doubling(gradual_start)
+            return _doubling(self["initial_percentage"])
         start, increment = self["initial_percentage"], self["increment_percentage"]
         last = max(self["max_percentage"], start)
         shares = [start]
@@ -103,7 +103,9 @@ def resolve_strategy(
             f"strategy parameter compare={compare!r} is invalid: expected a callable "
             "(expected, actual) -> bool"
         )
-    configured = settings.strategy_configs.get(chosen, {})
+    configured = dict(settings.strategy_configs.get(chosen, {}))
+    if chosen == "gradual":  # its first step has a setting of its own (seed 002)
+        configured.setdefault("initial_percentage", settings.gradual_rollout_percentage)
     merged = {
         key: _coerce(key, parameters.get(key, configured.get(key, default)))
         for key, (_, default, _, _) in PARAMETERS.items()

@@ -250,7 +250,7 @@ class UpgradeTransaction:
                 )
                 self.state_moved = True
             else:
-                exposure.weighted(self.strategy.steps(self.ctx.settings.gradual_rollout_percentage))
+                exposure.weighted(self.strategy.steps())
         finally:
             self.metrics["steps"] = exposure.steps
             self.metrics["exposure_ms"] = (time.perf_counter() - started) * 1e3

@@ -13,8 +13,8 @@ approves (its confidence reaches ``decision_threshold``).
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +32,15 @@ from noodle_upgrade.runtime.routing import Split, split_call
 from noodle_upgrade.runtime.slot import ComponentSlot
 
 log = logging.getLogger("noodle_upgrade.triggers")
+
+PROPOSALS_KEPT = 100
+LEARNING_RATE = 0.2  # how far one healthy window moves a baseline
+
+
+def _learn(baselines: dict[str, float], key: str, value: float) -> None:
+    """A healthy window moves its baseline a step towards what it measured."""
+    previous = baselines.get(key)
+    baselines[key] = value if previous is None else previous + LEARNING_RATE * (value - previous)
 
 
 def assess(ctx: Context, plan: UpgradePlan, strategy: str) -> Decision:
@@ -100,8 +109,10 @@ class TriggerMonitor:
     def __init__(self, ctx: Context, hooks: TriggerHooks) -> None:
         self.ctx, self.hooks = ctx, hooks
         self.config = TriggerConfig()
-        self.baselines: dict[str, float] = {}
-        self.proposals: list[dict[str, Any]] = []
+        self.baselines: dict[str, float] = {}  # "name@version.function" -> median ms
+        self.error_rates: dict[str, float] = {}  # name -> its usual error rate
+        self.left: set[tuple[str, str]] = set()  # versions a trigger moved away from
+        self.proposals: deque[dict[str, Any]] = deque(maxlen=PROPOSALS_KEPT)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="noodle: triggers", daemon=True)
         self._thread.start()
@@ -134,9 +145,15 @@ class TriggerMonitor:
         if seen is None or seen[0].calls < self.config.min_calls:
             return
         observed, function = seen
-        key = f"{name}.{function}"
-        baseline = self.baselines.get(key)
-        observation = Observation(name, observed.calls, observed.errors, observed.p50_ms, baseline)
+        key = f"{name}@{slot.active.version}.{function}"
+        observation = Observation(
+            name,
+            observed.calls,
+            observed.errors,
+            observed.p50_ms,
+            self.baselines.get(key),
+            self.error_rates.get(name, 0.0),
+        )
         proposal = evaluate(
             observation,
             self.config,
@@ -144,21 +161,19 @@ class TriggerMonitor:
             has_rollback_point=bool(self.ctx.store.rollback_points(name)),
         )
         if proposal is None:
-            self._learn(key, observed.p50_ms)
+            _learn(self.baselines, key, observed.p50_ms)
+            _learn(self.error_rates, name, observed.error_rate)
             return
-        self._propose(proposal)
-
-    def _learn(self, key: str, p50_ms: float) -> None:
-        """A healthy window moves the baseline (the median of the last few)."""
-        previous = self.baselines.get(key)
-        values = [p50_ms] if previous is None else [previous, previous, p50_ms]
-        self.baselines[key] = statistics.median(values)
+        target = proposal.target_version
+        if target is not None and (name, str(target)) in self.left:
+            return  # no flapping: a version a trigger moved away from is not proposed again
+        self._propose(proposal, str(slot.active.version))
 
     def _newer(self, name: str) -> Version | None:
         plan = self.hooks.newest(name)
         return None if plan is None else plan.to_version
 
-    def _propose(self, proposal: Proposal) -> None:
+    def _propose(self, proposal: Proposal, current: str) -> None:
         name = proposal.component
         record: dict[str, Any] = {
             "kind": proposal.kind,
@@ -181,6 +196,7 @@ class TriggerMonitor:
         self.ctx.events.publish("trigger.proposed", name, **record)
         if not applied:
             return
+        self.left.add((name, current))
         if proposal.kind == "rollback":
             self.hooks.rollback(name)
         elif proposal.target_version is not None:
