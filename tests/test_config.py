@@ -88,6 +88,7 @@ def test_no_file_and_no_environment_gives_every_default(tmp_path: Path) -> None:
     assert settings.strategy_configs == {}
     assert settings.max_concurrent_upgrades == 3
     assert settings.decision_threshold == 0.8
+    assert settings.operation_switch_interval == 0.0
     assert settings.triggers_enabled is False
     assert settings.trigger_interval == 30.0
     assert settings.trigger_window == 2.0
@@ -128,6 +129,7 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         "NOODLE_DEFAULT_STRATEGY": "canary",
         "NOODLE_MAX_CONCURRENT_UPGRADES": "1",
         "NOODLE_AI_UPGRADE_DECISION_THRESHOLD": "0.5",
+        "NOODLE_OPERATION_SWITCH_INTERVAL": "0.001",
         "NOODLE_RUNTIME_UPGRADE_TRIGGERS": "1",
         "NOODLE_TRIGGER_INTERVAL": "5",
         "NOODLE_TRIGGER_WINDOW": "0.5",
@@ -151,6 +153,7 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         strategy_configs={"gradual": {"initial_percentage": 25.0}},
         max_concurrent_upgrades=1,
         decision_threshold=0.5,
+        operation_switch_interval=0.001,
         triggers_enabled=True,
         trigger_interval=5.0,
         trigger_window=0.5,
@@ -263,6 +266,7 @@ def test_toml_file_values_are_read(tmp_path: Path) -> None:
         enabled = false
         swap_timeout = 5
         max_concurrent_swaps = 2
+        operation_switch_interval = 0.0005
 
         [runtime_upgrade.rollback]
         enabled = false
@@ -310,6 +314,7 @@ def test_toml_file_values_are_read(tmp_path: Path) -> None:
         },
         max_concurrent_upgrades=2,
         decision_threshold=0.9,
+        operation_switch_interval=0.0005,
         triggers_enabled=True,
         trigger_interval=10.0,
         trigger_window=1.0,

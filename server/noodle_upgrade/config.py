@@ -46,6 +46,7 @@ class Settings:
     strategy_configs: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
     max_concurrent_upgrades: int = 3
     decision_threshold: float = 0.8
+    operation_switch_interval: float = 0.0
     triggers_enabled: bool = False
     trigger_interval: float = 30.0
     trigger_window: float = 2.0
@@ -285,6 +286,15 @@ _SPECS: tuple[_Spec, ...] = (
         _number(0, 1),
         "Confidence (0-1) the decision engine needs to approve an upgrade the runtime "
         "proposes itself; applied only with auto_upgrade_approval.",
+    ),
+    _Spec(
+        "operation_switch_interval",
+        "NOODLE_OPERATION_SWITCH_INTERVAL",
+        "hot_swap.operation_switch_interval",
+        _number(0),
+        "GIL switch interval (seconds) while an operation loads, switches and commits; "
+        "0 leaves the application's. Shorter makes upgrades under CPU-bound load finish "
+        "sooner, at a cost in the application's tail latency (see docs/benchmarks.md).",
     ),
     _Spec(
         "triggers_enabled",

@@ -1,4 +1,4 @@
-"""A responsive GIL for the short, blocking phases of an operation."""
+"""An optionally shorter GIL switch interval for the blocking phases of an operation."""
 
 from __future__ import annotations
 
@@ -6,22 +6,25 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-RESPONSIVE_SECONDS = 0.0001
-
 
 @contextmanager
-def responsive_gil() -> Iterator[None]:
-    """Shorten the GIL switch interval while an operation's blocking phases run.
+def responsive_gil(seconds: float) -> Iterator[None]:
+    """Shorten the GIL switch interval to ``seconds`` (0: leave it) while it runs.
 
     An upgrade waits on SQLite and on helper threads a few dozen times; after each
-    wait it needs the GIL back from the application's busy threads, which costs up to
-    a whole switch interval (5 ms by default), often several. Measured under 4 busy
-    threads: upgrades of 280-630 ms at 5 ms, 40-75 ms at 0.1 ms, while the application
-    kept ≥ 0.98 of its throughput over the window (bench/bench_under_load.py).
-    Rollout steps, which mostly wait, run at the application's own interval.
+    wait it needs the GIL back from the application's busy threads, which costs up to a
+    switch interval (5 ms by default), often several. Under 4 threads that never leave
+    the CPU (bench/bench_under_load.py) an upgrade took ~1 s at 5 ms, ~0.2 s at 0.5 ms
+    and ~0.06 s at 0.1 ms — but the application's p99 latency in those windows rose to
+    2-3× at 0.1-0.5 ms, against 1.0-1.2× when the interval is left alone. The caller's
+    latency is the promise, so the default leaves it (``operation_switch_interval`` 0).
+    Rollout steps, which mostly wait, always run at the application's own interval.
     """
     previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, RESPONSIVE_SECONDS))
+    if seconds <= 0 or seconds >= previous:
+        yield
+        return
+    sys.setswitchinterval(seconds)
     try:
         yield
     finally:

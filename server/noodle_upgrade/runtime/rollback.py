@@ -112,7 +112,7 @@ class RollbackOperation:
         return self.result(UpgradeStatus.REFUSED, error)
 
     def run(self) -> UpgradeResult:
-        with responsive_gil():
+        with responsive_gil(self.ctx.settings.operation_switch_interval):
             return self._run()
 
     def _run(self) -> UpgradeResult:

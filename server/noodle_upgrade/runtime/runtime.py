@@ -337,7 +337,7 @@ class Runtime:
         try:
             with self._operations:
                 result = run()
-                with responsive_gil():
+                with responsive_gil(self._ctx.settings.operation_switch_interval):
                     self._retain(name)
                 return result
         finally:

@@ -323,7 +323,7 @@ class UpgradeTransaction:
     # -- the whole procedure -----------------------------------------------------------
 
     def run(self) -> UpgradeResult:
-        with responsive_gil():
+        with responsive_gil(self.ctx.settings.operation_switch_interval):
             try:
                 plan = self.validate()
             except NoodleError as exc:
@@ -336,10 +336,10 @@ class UpgradeTransaction:
         try:
             self.expose(loaded)
         except NoodleError as exc:  # it served live calls, so this is a rollback
-            with responsive_gil():
+            with responsive_gil(self.ctx.settings.operation_switch_interval):
                 self.discard(loaded)
                 return self._finish(UpgradeStatus.ROLLED_BACK, plan, error=exc)
-        with responsive_gil():
+        with responsive_gil(self.ctx.settings.operation_switch_interval):
             return self._promote(plan, loaded)
 
     def _promote(self, plan: UpgradePlan, loaded: list[LoadedVersion]) -> UpgradeResult:
