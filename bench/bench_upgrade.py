@@ -11,15 +11,15 @@ on to a version not loaded yet). Each operation is a whole one: validate and pla
 in isolation, health check, switch, post-check, commit to the SQLite store with its
 audit record, events and retention. Three numbers per operation:
 
-- ``total_ms``: the engine's own metric (``UpgradeResult.metrics``); it is taken when
-  the result is built, *before* the outcome is committed to the store;
+- ``total_ms``: the engine's own metric (``UpgradeResult.metrics``), taken once the
+  outcome is committed to the store (events and retention come after it);
 - ``call``: the wall time of the ``rt.upgrade()`` / ``rt.rollback()`` call, commit,
   audit, events and retention included: what the caller waits for;
 - ``switch_ms``: the reference swap itself, during which calls see the change.
 
 The same for a stateful component (factory entry, snapshot/restore, migrate and
 downgrade hooks); for it ``switch_ms`` leaves out the state move, which happens while
-the component's gate holds calls, just before the swap.
+the component's gate holds calls, just before the swap (``held_ms`` counts both).
 
 Last, upgrades near the top of a chain of 20 and of 500 stored versions, interleaved:
 the time of an upgrade should not depend on how many versions the store keeps.
