@@ -10,6 +10,7 @@ import pytest
 
 from noodle_upgrade.engine.step_analysis import (
     LATENCY_SAMPLE,
+    WARMUP_CALLS,
     Accumulated,
     FunctionLatency,
     Outcome,
@@ -240,3 +241,14 @@ def test_accumulating_a_busy_step_keeps_exact_counts_and_a_bounded_median_sample
     assert so_far.errors == sum(tick % 3 for tick in range(200))
     assert so_far.calls == calls + so_far.errors
     assert so_far.median_ns == pytest.approx(50.5 * US, rel=0.05)
+
+
+def test_a_fresh_versions_first_calls_count_but_not_their_latency() -> None:
+    """The first calls of a version just imported run cold: they would read as a
+    slowdown of identical code."""
+    tally = StepTally()
+    cold = SideSample(tuple([50 * US] * WARMUP_CALLS + [10 * US] * 20))
+    tally.add({"add": (side(30), cold)})
+    warm = tally.side("add", 1)
+    assert warm.calls == WARMUP_CALLS + 20
+    assert warm.median_ns == 10 * US

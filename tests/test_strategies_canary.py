@@ -285,7 +285,7 @@ def test_a_routing_key_keeps_every_call_of_a_request_on_one_version(
 
             assert set(seen) == set(keys)
             one_each = {key: versions for key, versions in seen.items() if len(versions) != 1}
-            assert not one_each, f"keys that met two versions: {one_each}"
+            assert not one_each, f"keys that met two versions: {one_each} {outcome}"
             by_version: dict[str, list[str]] = defaultdict(list)
             for key, versions in seen.items():
                 by_version[next(iter(versions))].append(key)

@@ -324,7 +324,8 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_CONTROL",
         "control.enabled",
         BOOLEAN,
-        "Serve the local control endpoint for the CLI, editors and the dashboard (not built yet).",
+        "Serve the local control endpoint (a Unix socket in the state folder) through "
+        "which the CLI, editors and the dashboard reach a live runtime.",
     ),
     _Spec(
         "log_level",

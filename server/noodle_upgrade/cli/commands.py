@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from noodle_upgrade.cli import render
 from noodle_upgrade.cli.offline import open_offline
+from noodle_upgrade.control.client import ControlClient
 from noodle_upgrade.engine.integrity import folder_digest
+from noodle_upgrade.engine.manifest import load_project
 from noodle_upgrade.engine.planner import dependents_of
 from noodle_upgrade.errors import ConfigError, NoodleError
-from noodle_upgrade.models import UpgradeResult
 from noodle_upgrade.runtime.runtime import Runtime
 from noodle_upgrade.runtime.strategies import NEEDS_TRAFFIC
 from noodle_upgrade.store import Store
@@ -47,10 +49,20 @@ def init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _live(args: argparse.Namespace) -> ControlClient | None:
+    """The runtime serving this project, when one runs; commands then steer it."""
+    return ControlClient.connect(load_project(args.project).state_dir)
+
+
 def status(args: argparse.Namespace) -> int:
-    with open_offline(args.project) as project:
-        render.warnings(project.problems())
-        data = project.status()
+    client = _live(args)
+    if client is not None:
+        with client:
+            data = client.call("status")
+    else:
+        with open_offline(args.project) as project:
+            render.warnings(project.problems())
+            data = project.status()
     render.print_json(data) if args.json else render.status(data)
     return EXIT_OK
 
@@ -67,13 +79,18 @@ def plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(result: UpgradeResult, as_json: bool) -> int:
-    render.print_json(result.to_dict()) if as_json else render.result(result)
-    return EXIT_OK if result.success else EXIT_FAILED
+def _report(result: dict[str, Any], as_json: bool) -> int:
+    render.print_json(result) if as_json else render.result(result)
+    return EXIT_OK if result["success"] else EXIT_FAILED
 
 
 def upgrade(args: argparse.Namespace) -> int:
-    with Runtime.open(args.project, actor="cli") as rt:
+    client = _live(args)
+    if client is not None:
+        with client:
+            request = {"component": args.component, "version": args.version, "actor": "cli"}
+            return _report(client.call("upgrade", strategy=args.strategy, **request), args.json)
+    with Runtime.open(args.project, actor="cli", control=False) as rt:
         render.warnings(rt.warnings)
         strategy = args.strategy or rt.settings.default_strategy
         if strategy in NEEDS_TRAFFIC:
@@ -83,27 +100,35 @@ def upgrade(args: argparse.Namespace) -> int:
                 "(rt.upgrade), or use immediate or blue_green from the command line"
             )
         result = rt.upgrade(args.component, args.version, strategy=args.strategy, actor="cli")
-    return _report(result, args.json)
+    return _report(result.to_dict(), args.json)
 
 
 def rollback(args: argparse.Namespace) -> int:
-    with Runtime.open(args.project, actor="cli") as rt:
+    client = _live(args)
+    if client is not None:
+        with client:
+            result = client.call("rollback", component=args.component, to=args.to, actor="cli")
+            return _report(result, args.json)
+    with Runtime.open(args.project, actor="cli", control=False) as rt:
         render.warnings(rt.warnings)
-        result = rt.rollback(args.component, to=args.to, actor="cli")
-    return _report(result, args.json)
+        return _report(rt.rollback(args.component, to=args.to, actor="cli").to_dict(), args.json)
 
 
 def history(args: argparse.Namespace) -> int:
-    with open_offline(args.project) as project:
-        entries = project.store.history(args.component, args.limit)
-    if args.json:
-        render.print_json([entry.to_dict() for entry in entries])
+    client = _live(args)
+    if client is not None:
+        with client:
+            entries = client.call("history", component=args.component, limit=args.limit)
     else:
-        render.history(entries)
+        with open_offline(args.project) as project:
+            found = project.store.history(args.component, args.limit)
+            entries = [entry.to_dict() for entry in found]
+    render.print_json(entries) if args.json else render.history(entries)
     return EXIT_OK
 
 
 def audit(args: argparse.Namespace) -> int:
+    # The store is the truth for the audit log; reading it needs no live runtime.
     with open_offline(args.project) as project:
         if args.action == "verify":
             return _verify(project.store, args.json)
@@ -118,12 +143,23 @@ def audit(args: argparse.Namespace) -> int:
 
 
 def _verify(store: Store, as_json: bool) -> int:
-    verification = store.verify_audit()
-    if as_json:
-        render.print_json(verification.to_dict())
-    else:
-        render.verification(verification)
-    return EXIT_OK if verification.ok else EXIT_FAILED
+    verification = store.verify_audit().to_dict()
+    render.print_json(verification) if as_json else render.verification(verification)
+    return EXIT_OK if verification["ok"] else EXIT_FAILED
+
+
+def events(args: argparse.Namespace) -> int:
+    client = _live(args)
+    if client is None:
+        raise NoodleError(
+            f"no live runtime serves {args.project}: `noodle events` follows a running "
+            "application (the stored history is `noodle history`)",
+            code="not-live",
+        )
+    with client:
+        for event in client.events():
+            render.print_json(event) if args.json else render.event(event)
+    return EXIT_OK
 
 
 def hash_folder(args: argparse.Namespace) -> int:

@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--output", "-o", help="export: write to this file instead of stdout")
     hash_ = command("hash", commands.hash_folder, "print the sha256 of a version folder")
     hash_.add_argument("folder")
+    with_json(command("events", commands.events, "follow a live runtime's events"))
     with_json(command("demo", commands.demo, "run the built-in demo"))
     return parser
 

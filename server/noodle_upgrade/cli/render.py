@@ -12,8 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from noodle_upgrade.engine.planner import UpgradePlan
-from noodle_upgrade.models import UpgradeResult
-from noodle_upgrade.store import AuditVerification, HistoryEntry
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -54,48 +52,51 @@ def plan(value: UpgradePlan, dependents: Sequence[str]) -> None:
 
 
 def plan_dict(value: UpgradePlan, dependents: Sequence[str]) -> dict[str, Any]:
-    return {
-        "component": value.component,
-        "from_version": str(value.from_version),
-        "to_version": str(value.to_version),
-        "path": [str(step.version) for step in value.steps],
-        "bump": str(value.bump),
-        "dependents": list(dependents),
-        "warnings": list(value.warnings),
-    }
+    return {**value.to_dict(), "dependents": list(dependents)}
 
 
-def result(value: UpgradeResult) -> None:
-    what = f"{value.component_name} {value.from_version} → {value.to_version or '?'}"
-    if value.success:
-        ms = value.metrics.get("total_ms", value.execution_time * 1e3)
-        console.print(f"[green]✔[/] {what} ({value.strategy}, {ms:.1f} ms)")
-        if value.rollback_point is not None and value.strategy != "rollback":
-            console.print(f"  rollback point: {value.rollback_point.id}")
+def result(value: dict[str, Any]) -> None:
+    """An upgrade or rollback, as ``UpgradeResult.to_dict`` shapes it."""
+    what = f"{value['component']} {value['from_version']} → {value['to_version'] or '?'}"
+    if value["success"]:
+        ms = value["metrics"].get("total_ms", value["execution_time"] * 1e3)
+        console.print(f"[green]✔[/] {what} ({value['strategy']}, {ms:.1f} ms)")
+        if value["rollback_point"] and value["strategy"] != "rollback":
+            console.print(f"  rollback point: {value['rollback_point']}")
     else:
-        console.print(f"[red]✘[/] {what}: {value.status} — {value.error_message}")
-    for warning in value.warnings:
+        console.print(f"[red]✘[/] {what}: {value['status']} — {value['error_message']}")
+    for warning in value["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
-def history(entries: Sequence[HistoryEntry]) -> None:
+def history(entries: Sequence[dict[str, Any]]) -> None:
+    """Operations, as ``HistoryEntry.to_dict`` shapes them."""
     table = Table("id", "when", "change", "strategy", "status")
     for column in table.columns:
         column.no_wrap = True
     for entry in entries:
-        change = f"{entry.component} {entry.from_version or '-'} → {entry.to_version or '?'}"
-        status = f"[red]{entry.status}[/]" if entry.error_message else str(entry.status)
-        table.add_row(entry.id, _when(entry.started_at), change, entry.strategy or "-", status)
+        versions = f"{entry['from_version'] or '-'} → {entry['to_version'] or '?'}"
+        status = f"[red]{entry['status']}[/]" if entry["error_message"] else entry["status"]
+        when = _when(entry["started_at"])
+        row = (entry["id"], when, f"{entry['component']} {versions}", entry["strategy"] or "-")
+        table.add_row(*row, status)
     console.print(table)
     for entry in entries:
-        if entry.error_message:
-            console.print(f"[bold]{entry.id}[/]: {entry.error_message}")
+        if entry["error_message"]:
+            console.print(f"[bold]{entry['id']}[/]: {entry['error_message']}")
 
 
-def verification(value: AuditVerification) -> None:
-    if value.ok:
-        console.print(f"[green]✔[/] audit chain intact: {value.records} records")
+def verification(value: dict[str, Any]) -> None:
+    """``AuditVerification.to_dict``."""
+    if value["ok"]:
+        console.print(f"[green]✔[/] audit chain intact: {value['records']} records")
     else:
-        console.print(
-            f"[red]✘[/] audit chain broken at record {value.first_bad_seq}: {value.reason}"
-        )
+        where, why = value["first_bad_seq"], value["reason"]
+        console.print(f"[red]✘[/] audit chain broken at record {where}: {why}")
+
+
+def event(value: dict[str, Any]) -> None:
+    """One engine event, as ``noodle events`` receives it."""
+    data = ", ".join(f"{key}={item}" for key, item in value["data"].items() if key != "metrics")
+    component = value["component"] or "-"
+    console.print(f"{_when(value['time'])} [bold]{value['kind']}[/] {component} {data}")

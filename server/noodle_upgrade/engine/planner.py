@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -49,6 +49,16 @@ class UpgradePlan:
     def path(self) -> list[str]:
         """Every version as a string, start included: ``["1.0.0", "1.1.0", "2.0.0"]``."""
         return [str(self.from_version), *(str(step.version) for step in self.steps)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "from_version": str(self.from_version),
+            "to_version": str(self.to_version),
+            "path": [str(step.version) for step in self.steps],
+            "bump": str(self.bump),
+            "warnings": list(self.warnings),
+        }
 
 
 class _Conflict(NamedTuple):

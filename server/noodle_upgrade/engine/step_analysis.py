@@ -96,16 +96,35 @@ class Accumulated:
         return SideSample(tuple(self.latencies), self.errors, self.successes)
 
 
+WARMUP_CALLS = 10  # a fresh version's first calls per function run cold
+
+
 class StepTally:
-    """What a step saw so far, per function and side (0 stable, 1 candidate)."""
+    """What a step saw so far, per function and side (0 stable, 1 candidate).
+
+    The candidate's first ``WARMUP_CALLS`` latencies of each function are left out of
+    its median: a version just imported runs its first calls unspecialised and with cold
+    caches, which read as a slowdown of identical code."""
 
     def __init__(self) -> None:
         self._sides: dict[tuple[str, int], Accumulated] = {}
+        self._warming: dict[str, int] = {}
 
     def add(self, functions: Samples) -> None:
-        for name, pair in functions.items():
-            for side, sample in enumerate(pair):
-                self._sides.setdefault((name, side), Accumulated()).add(sample)
+        for name, (stable, candidate) in functions.items():
+            self._accumulated(name, 0).add(stable)
+            self._accumulated(name, 1).add(self._warmed(name, candidate))
+
+    def _accumulated(self, name: str, side: int) -> Accumulated:
+        return self._sides.setdefault((name, side), Accumulated())
+
+    def _warmed(self, name: str, sample: SideSample) -> SideSample:
+        skip = min(WARMUP_CALLS - self._warming.get(name, 0), len(sample.latencies_ns))
+        if skip <= 0:
+            return sample
+        self._warming[name] = self._warming.get(name, 0) + skip
+        # the calls still count (for min_calls and the error rate); their latencies do not
+        return SideSample(sample.latencies_ns[skip:], sample.errors, sample.calls - sample.errors)
 
     def side(self, name: str, side: int) -> SideSample:
         seen = self._sides.get((name, side))

@@ -204,7 +204,8 @@ class Exposure:
                 mismatches=got.mismatches,
                 compared=got.compared,
                 health_error=self._health_error(ended, got.stuck),
-                check_latency=check_latency,
+                # latency waits for the step's end: its first calls are the noisiest
+                check_latency=check_latency and ended,
                 functions=[
                     FunctionLatency(name, tally.side(name, 1), step_baselines.get(name))
                     for name in tally.names()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from packaging.version import Version
 
 from noodle_upgrade.config import Settings, load_settings
+from noodle_upgrade.control.server import ControlServer
 from noodle_upgrade.engine.decision import Decision
 from noodle_upgrade.engine.integrity import verify_integrity
 from noodle_upgrade.engine.manifest import load_project
@@ -78,6 +79,7 @@ class Runtime:
         self._windows: dict[str, Window] = {}
         self._monitor: TriggerMonitor | None = None
         self._submitted: dict[str, Future[UpgradeResult]] = {}
+        self._control: ControlServer | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -89,8 +91,14 @@ class Runtime:
         environment: str | None = None,
         settings: Mapping[str, object] | None = None,
         actor: str = "runtime",
+        control: bool | None = None,
     ) -> Runtime:
-        """Read ``noodle.toml``, open the store, recover, and activate every component."""
+        """Read ``noodle.toml``, open the store, recover, and activate every component.
+
+        ``control`` serves the control endpoint (default: the ``control_enabled``
+        setting, on unless ``NOODLE_CONTROL=0``), so that ``noodle`` commands, editors
+        and the dashboard reach this runtime.
+        """
         config = load_project(Path(project))
         if environment is not None:
             config = replace(config, environment=environment)
@@ -107,14 +115,22 @@ class Runtime:
             store.close()
             raise
         runtime = cls(ctx, warnings)
-        if resolved.triggers_enabled:
-            runtime._start_triggers()
+        try:
+            if resolved.control_enabled if control is None else control:
+                runtime._control = ControlServer(runtime, config.state_dir)
+            if resolved.triggers_enabled:
+                runtime._start_triggers()
+        except BaseException:
+            runtime.close()
+            raise
         return runtime
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._control is not None:
+            self._control.close()
         if self._monitor is not None:
             self._monitor.stop()
         for window in list(self._windows.values()):

@@ -1,0 +1,1 @@
+"""The control endpoint: a live runtime, observed and steered from outside."""

@@ -1,0 +1,106 @@
+"""What the control endpoint offers: one function per JSON-RPC method.
+
+Each takes the runtime and the request's params (by name) and returns plain JSON data.
+Wrong params are an INVALID_PARAMS error naming the param and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from noodle_upgrade.control.protocol import INVALID_PARAMS, ProtocolError
+
+if TYPE_CHECKING:
+    from noodle_upgrade.runtime.runtime import Runtime
+
+Method = Callable[["Runtime", dict[str, Any]], Any]
+
+
+_KINDS = {str: "string", int: "integer", dict: "object", float: "number"}
+
+
+def _param(params: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError(INVALID_PARAMS, f"param {name!r} is required")
+        return None
+    accepted = (int, float) if kind is float else (kind,)
+    if not isinstance(value, accepted) or isinstance(value, bool):
+        raise ProtocolError(
+            INVALID_PARAMS, f"param {name!r} must be a {_KINDS[kind]}, got {value!r}"
+        )
+    return value
+
+
+def _actor(params: dict[str, Any]) -> str:
+    return _param(params, "actor", str) or "control"
+
+
+def status(rt: Runtime, params: dict[str, Any]) -> Any:
+    return rt.status()
+
+
+def components(rt: Runtime, params: dict[str, Any]) -> Any:
+    return rt.status()["components"]
+
+
+def plan(rt: Runtime, params: dict[str, Any]) -> Any:
+    component = _param(params, "component", str, required=True)
+    return rt.plan(component, _param(params, "version", str)).to_dict()
+
+
+def _upgrade_arguments(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+    keywords = dict(_param(params, "parameters", dict) or {})
+    keywords.update(strategy=_param(params, "strategy", str), actor=_actor(params))
+    component = _param(params, "component", str, required=True)
+    return component, _param(params, "version", str), keywords
+
+
+def upgrade(rt: Runtime, params: dict[str, Any]) -> Any:
+    component, version, keywords = _upgrade_arguments(params)
+    return rt.upgrade(component, version, **keywords).to_dict()
+
+
+def submit(rt: Runtime, params: dict[str, Any]) -> Any:
+    component, version, keywords = _upgrade_arguments(params)
+    return {"id": rt.submit(component, version, **keywords)}
+
+
+def wait(rt: Runtime, params: dict[str, Any]) -> Any:
+    timeout = _param(params, "timeout", float)
+    return rt.wait(_param(params, "id", str, required=True), timeout).to_dict()
+
+
+def rollback(rt: Runtime, params: dict[str, Any]) -> Any:
+    component = _param(params, "component", str, required=True)
+    return rt.rollback(component, to=_param(params, "to", str), actor=_actor(params)).to_dict()
+
+
+def history(rt: Runtime, params: dict[str, Any]) -> Any:
+    entries = rt.history(_param(params, "component", str), _param(params, "limit", int))
+    return [entry.to_dict() for entry in entries]
+
+
+def audit(rt: Runtime, params: dict[str, Any]) -> Any:
+    action = _param(params, "action", str) or "verify"
+    if action == "verify":
+        return rt.store.verify_audit().to_dict()
+    if action == "export":
+        return rt.store.export_audit()
+    raise ProtocolError(INVALID_PARAMS, f"param 'action' must be verify or export, got {action!r}")
+
+
+METHODS: dict[str, Method] = {
+    "status": status,
+    "components": components,
+    "plan": plan,
+    "upgrade": upgrade,
+    "submit": submit,
+    "wait": wait,
+    "rollback": rollback,
+    "history": history,
+    "audit": audit,
+}
+STREAMS = ("subscribe",)  # a connection that asks for these becomes an event stream
