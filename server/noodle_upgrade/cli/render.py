@@ -23,6 +23,7 @@ def warnings(lines: Sequence[str]) -> None:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()  # `noodle events --json | jq` must see each event as it happens
 
 
 def _when(timestamp: float | None) -> str:

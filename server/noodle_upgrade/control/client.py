@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -50,7 +51,9 @@ class ControlClient:
     def call(self, method: str, **params: Any) -> Any:
         """Call ``method``; a refusal or misuse on the runtime's side raises NoodleError."""
         self._next_id += 1
-        self._socket.sendall(protocol.request(method, params, self._next_id))
+        # A runtime that hung up (too many connections) said why first: read it below.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._socket.sendall(protocol.request(method, params, self._next_id))
         return _unwrap(self._read())
 
     def events(self) -> Iterator[dict[str, Any]]:

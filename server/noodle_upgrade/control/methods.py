@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 Method = Callable[["Runtime", dict[str, Any]], Any]
 
 
-_KINDS = {str: "string", int: "integer", dict: "object", float: "number"}
+_KINDS = {str: "a string", int: "an integer", dict: "an object", float: "a number"}
 
 
 def _param(params: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
@@ -28,9 +28,7 @@ def _param(params: dict[str, Any], name: str, kind: type, *, required: bool = Fa
         return None
     accepted = (int, float) if kind is float else (kind,)
     if not isinstance(value, accepted) or isinstance(value, bool):
-        raise ProtocolError(
-            INVALID_PARAMS, f"param {name!r} must be a {_KINDS[kind]}, got {value!r}"
-        )
+        raise ProtocolError(INVALID_PARAMS, f"param {name!r} must be {_KINDS[kind]}, got {value!r}")
     return value
 
 
@@ -51,8 +49,17 @@ def plan(rt: Runtime, params: dict[str, Any]) -> Any:
     return rt.plan(component, _param(params, "version", str)).to_dict()
 
 
+_NOT_PARAMETERS = ("self", "name", "version", "strategy", "actor")  # rt.upgrade's own
+
+
 def _upgrade_arguments(params: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
     keywords = dict(_param(params, "parameters", dict) or {})
+    if clash := sorted(set(keywords) & set(_NOT_PARAMETERS)):
+        raise ProtocolError(
+            INVALID_PARAMS,
+            f"param 'parameters' holds strategy parameters only, not {', '.join(clash)} "
+            "(component, version, strategy and actor are params of their own)",
+        )
     keywords.update(strategy=_param(params, "strategy", str), actor=_actor(params))
     component = _param(params, "component", str, required=True)
     return component, _param(params, "version", str), keywords

@@ -43,7 +43,7 @@ def parse_request(line: bytes) -> Request:
     """One request from one line, or a ProtocolError saying what is wrong with it."""
     try:
         message = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also too deep, or an int too long
         raise ProtocolError(PARSE_ERROR, f"not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise ProtocolError(INVALID_REQUEST, "a request is a JSON object")

@@ -9,6 +9,7 @@ JSON-RPC error; the application's own threads never wait on a client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -56,7 +57,9 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         if not self.server.admit():
-            self.wfile.write(protocol.error(None, protocol.INTERNAL_ERROR, "too many connections"))
+            with contextlib.suppress(OSError):  # the client may have hung up already
+                message = protocol.error(None, protocol.INTERNAL_ERROR, "too many connections")
+                self.wfile.write(message)
             return
         try:
             self._serve()
@@ -130,6 +133,9 @@ def _event_params(event: Event) -> dict[str, Any]:
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    # A burst of clients waits in the listen queue (the default, 5, makes a client that
+    # connects with a timeout fail at once with EAGAIN, as if no runtime were there).
+    request_queue_size = 2 * MAX_CONNECTIONS
 
     def __init__(self, path: Path, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -172,8 +178,13 @@ class ControlServer:
 
     def __init__(self, runtime: Runtime, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = socket_path(state_dir)
         self.pointer = state_dir / POINTER
+        # The pointer names the socket of a runtime serving this project even when that
+        # socket lives outside the state folder (a long path): never steal it.
+        previous = _pointed(self.pointer)
+        if previous is not None and previous.is_socket():
+            _remove_stale(previous)
+        self.path = socket_path(state_dir)
         if self.path.exists():
             _remove_stale(self.path)
         self._server = _Server(self.path, runtime)
@@ -195,6 +206,16 @@ class ControlServer:
         self._thread.join()
         for path in (self.path, self.pointer):
             path.unlink(missing_ok=True)
+        if self.path.parent != self.pointer.parent:  # the private folder of a long path
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()
+
+
+def _pointed(pointer: Path) -> Path | None:
+    try:
+        return Path(json.loads(pointer.read_text())["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _remove_stale(path: Path) -> None:
