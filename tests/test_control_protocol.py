@@ -74,7 +74,7 @@ def test_a_request_line_may_carry_surrounding_whitespace_and_utf8() -> None:
 
 def test_a_request_without_id_is_a_notification() -> None:
     request = parse_request(line({"jsonrpc": "2.0", "method": "status", "params": {"a": 1}}))
-    assert request == Request("status", {"a": 1}, None)
+    assert request == Request("status", {"a": 1}, None, notification=True)
     assert request.notification
 
 
@@ -220,3 +220,11 @@ def test_every_error_round_trips_through_the_parser_of_a_client() -> None:
         reply = decode(protocol.error(error.id, error.code, error.message))
         assert reply["error"]["code"] == error.code
         assert reply["id"] == error.id
+
+
+def test_a_null_id_is_a_request_that_gets_an_answer() -> None:
+    """JSON-RPC 2.0: only a message with no "id" member at all is a notification."""
+    answered = parse_request(b'{"jsonrpc": "2.0", "method": "status", "id": null}')
+    assert answered.id is None and not answered.notification
+    silent = parse_request(b'{"jsonrpc": "2.0", "method": "status"}')
+    assert silent.notification

@@ -26,10 +26,7 @@ class Request:
     method: str
     params: dict[str, Any]
     id: RequestId
-
-    @property
-    def notification(self) -> bool:
-        return self.id is None
+    notification: bool = False  # no "id" member at all: JSON-RPC expects no answer
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ def parse_request(line: bytes) -> Request:
     if not (request_id is None or isinstance(request_id, str | int)) or isinstance(
         request_id, bool
     ):
-        raise ProtocolError(INVALID_REQUEST, "id must be a string, a number or absent")
+        raise ProtocolError(INVALID_REQUEST, "id must be a string, a number, null or absent")
     if message.get("jsonrpc") != "2.0":
         raise ProtocolError(INVALID_REQUEST, 'jsonrpc must be "2.0"', request_id)
     method = message.get("method")
@@ -60,7 +57,7 @@ def parse_request(line: bytes) -> Request:
     params = message.get("params", {})
     if not isinstance(params, dict):
         raise ProtocolError(INVALID_PARAMS, "params must be an object (by name)", request_id)
-    return Request(method, params, request_id)
+    return Request(method, params, request_id, notification="id" not in message)
 
 
 def encode(message: dict[str, Any]) -> bytes:
