@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,6 @@ import pytest
 from noodle_upgrade.models import UpgradeStatus
 from noodle_upgrade.store import AuditRecord, Store
 from noodle_upgrade.store.audit import GENESIS_HASH, AuditHead, record_hash, verify_chain
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / ".noodle" / "state.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    with Store.open(db_path) as opened:
-        yield opened
 
 
 def fill(store: Store, count: int) -> list[AuditRecord]:

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers.store import raw
 from noodle_upgrade.errors import StoreError
 from noodle_upgrade.models import RollbackPoint, UpgradeStatus
 from noodle_upgrade.store import HistoryEntry, Store
 from noodle_upgrade.store.schema import SCHEMA_VERSION
 
 TABLES = {"components", "operations", "rollback_points", "events", "audit", "audit_head"}
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "project" / ".noodle" / "state.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    with Store.open(db_path) as opened:
-        yield opened
-
-
-def raw(db_path: Path) -> sqlite3.Connection:
-    """A plain connection, as another tool (or an attacker) would open the file."""
-    return sqlite3.connect(db_path, isolation_level=None)
 
 
 def begin(store: Store, op_id: str, *, kind: str = "upgrade", to: str = "1.1.0") -> HistoryEntry:

@@ -3,32 +3,16 @@ engine learns from, updated by every outcome the store records."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
+from helpers.store import raw
 from noodle_upgrade.engine.decision import DecisionInput, Outcomes, OutcomeStats, decide
 from noodle_upgrade.errors import StoreError
 from noodle_upgrade.models import BumpKind, UpgradeStatus
 from noodle_upgrade.store import OutcomeCount, Store
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "project" / ".noodle" / "state.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    with Store.open(db_path) as opened:
-        yield opened
-
-
-def raw(db_path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(db_path, isolation_level=None)
 
 
 def upgrade(
