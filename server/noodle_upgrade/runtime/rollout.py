@@ -274,7 +274,7 @@ def _shadower(shadow: Shadow, split: Split) -> Callable[[], Collected]:
             shadow.mismatches,
             shadow.compared,
             shadow.overdue(),
-            shadow.dropped_count,
+            len(shadow.dropped),
         )
 
     return collect

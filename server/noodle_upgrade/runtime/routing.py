@@ -183,8 +183,7 @@ class Shadow:
         self.errors = 0
         self.examples: list[str] = []
         self.latencies: list[int] = []
-        self._dropped = itertools.count(1)
-        self.dropped_count = 0
+        self.dropped: list[None] = []  # one per copy not taken; appends are atomic
         self._queue: queue.Queue[
             tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any] | None
         ]
@@ -203,7 +202,7 @@ class Shadow:
         try:
             self._queue.put_nowait((function, args, kwargs, expected))
         except queue.Full:
-            self.dropped_count = next(self._dropped)
+            self.dropped.append(None)
 
     def overdue(self) -> bool:
         """Whether the candidate has been stuck in one call past its deadline."""

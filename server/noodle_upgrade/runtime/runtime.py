@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -48,15 +48,6 @@ from noodle_upgrade.store import HistoryEntry, Store
 
 class Window(Protocol):
     def cancel(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    request_id: str
-    run: Callable[[], UpgradeResult]
-
-    def __call__(self) -> UpgradeResult:
-        return self.run()
 
 
 class Runtime:
@@ -217,7 +208,8 @@ class Runtime:
         Refusals and failures come back as a result with ``success=False``; misuse
         (unknown component, unknown strategy or parameter, malformed version) raises.
         """
-        return self._prepare(name, version, strategy, actor, parameters)()
+        _, run = self._prepare(name, version, strategy, actor, parameters)
+        return run()
 
     def submit(
         self,
@@ -231,7 +223,7 @@ class Runtime:
         """Start an upgrade in the background and return its id at once (for rollouts
         that take minutes). Misuse raises here, before anything starts; the outcome is
         in :meth:`wait`, the events and the history."""
-        run = self._prepare(name, version, strategy, actor, parameters)
+        request_id, run = self._prepare(name, version, strategy, actor, parameters)
         future: Future[UpgradeResult] = Future()
 
         def work() -> None:
@@ -240,9 +232,9 @@ class Runtime:
             except BaseException as exc:
                 future.set_exception(exc)
 
-        self._submitted[run.request_id] = future
-        threading.Thread(target=work, name=f"noodle: {run.request_id}", daemon=True).start()
-        return run.request_id
+        self._submitted[request_id] = future
+        threading.Thread(target=work, name=f"noodle: {request_id}", daemon=True).start()
+        return request_id
 
     def wait(self, request_id: str, timeout: float | None = None) -> UpgradeResult:
         """The result of a submitted upgrade, once it is done."""
@@ -265,8 +257,8 @@ class Runtime:
         strategy: str | None,
         actor: str,
         parameters: Mapping[str, Any],
-    ) -> _Prepared:
-        """Check the request (misuse raises here) and return the operation, not yet run."""
+    ) -> tuple[str, Callable[[], UpgradeResult]]:
+        """Check the request (misuse raises here); return its id and the operation to run."""
         slot = self._ctx.slot(name)
         chosen = resolve_strategy(strategy, parameters, self._ctx.settings)
         target = parse_version(version, "rt.upgrade version") if version is not None else None
@@ -286,7 +278,7 @@ class Runtime:
                 self._open_window(transaction, result.rollback_point)
             return result
 
-        return _Prepared(request.request_id, run)
+        return request.request_id, run
 
     def routing_key(self, key: object) -> AbstractContextManager[None]:
         """Route every call made inside the block by ``key`` during rollouts, so one
