@@ -134,6 +134,9 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         "NOODLE_TRIGGER_INTERVAL": "5",
         "NOODLE_TRIGGER_WINDOW": "0.5",
         "NOODLE_CONTROL": "no",
+        "NOODLE_CONTROL_TRANSPORT": "TCP",
+        "NOODLE_WATCH": "0",
+        "NOODLE_POLICY_CHECK_INTERVAL": "0.25",
         "NOODLE_LOG_LEVEL": "debug",
     }
 
@@ -158,6 +161,9 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         trigger_interval=5.0,
         trigger_window=0.5,
         control_enabled=False,
+        control_transport="tcp",
+        watch_enabled=False,
+        policy_check_interval=0.25,
         log_level="DEBUG",
     )
     assert {source for *_, source in describe_settings(settings)} == {"env"}
@@ -277,6 +283,11 @@ def test_toml_file_values_are_read(tmp_path: Path) -> None:
 
         [runtime_upgrade.control]
         enabled = false
+        transport = "unix"
+
+        [runtime_upgrade.watch]
+        enabled = false
+        policy_check_interval = 2
 
         [runtime_upgrade.triggers]
         enabled = true
@@ -319,6 +330,9 @@ def test_toml_file_values_are_read(tmp_path: Path) -> None:
         trigger_interval=10.0,
         trigger_window=1.0,
         control_enabled=False,
+        control_transport="unix",
+        watch_enabled=False,
+        policy_check_interval=2.0,
         log_level="WARNING",
         config_file=path,
     )

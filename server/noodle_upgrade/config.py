@@ -51,6 +51,9 @@ class Settings:
     trigger_interval: float = 30.0
     trigger_window: float = 2.0
     control_enabled: bool = True
+    control_transport: str = "auto"
+    watch_enabled: bool = True
+    policy_check_interval: float = 5.0
     log_level: str = "INFO"
     config_file: Path | None = None
     warnings: tuple[str, ...] = ()
@@ -326,6 +329,30 @@ _SPECS: tuple[_Spec, ...] = (
         BOOLEAN,
         "Serve the local control endpoint (a Unix socket in the state folder) through "
         "which the CLI, editors and the dashboard reach a live runtime.",
+    ),
+    _Spec(
+        "control_transport",
+        "NOODLE_CONTROL_TRANSPORT",
+        "control.transport",
+        _choice(("auto", "unix", "tcp")),
+        "How the control endpoint listens: a Unix socket (mode 0600), TCP on 127.0.0.1 "
+        "with a random token kept in a 0600 file, or auto (Unix where available).",
+    ),
+    _Spec(
+        "watch_enabled",
+        "NOODLE_WATCH",
+        "watch.enabled",
+        BOOLEAN,
+        "Watch the component store and noodle.toml (watchfiles): new versions become "
+        "proposals that [policy.<environment>] applies or holds for approval.",
+    ),
+    _Spec(
+        "policy_check_interval",
+        "NOODLE_POLICY_CHECK_INTERVAL",
+        "watch.policy_check_interval",
+        _number(0, low_open=True),
+        "Seconds between two checks of deferred proposals (maintenance window, minimum "
+        "interval, resource thresholds).",
     ),
     _Spec(
         "log_level",

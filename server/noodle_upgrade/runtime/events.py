@@ -55,10 +55,17 @@ class EventBus:
             # record of the same action is what must be durable, and it is written apart.
             log.exception("could not store event %s", kind)
             event_id = 0
-        event = Event(kind, component, data, id=event_id)
+        return self._deliver(Event(kind, component, data, id=event_id))
+
+    def announce(self, kind: str, component: str | None = None, /, **data: Any) -> Event:
+        """Hand an event to live subscribers only: progress that is noise in history
+        (an upgrade's stages) and not worth a write on the upgrade's path."""
+        return self._deliver(Event(kind, component, data))
+
+    def _deliver(self, event: Event) -> Event:
         for subscriber in self._subscribers:
             try:
                 subscriber(event)
             except Exception:
-                log.exception("event subscriber %r failed on %s", subscriber, kind)
+                log.exception("event subscriber %r failed on %s", subscriber, event.kind)
         return event

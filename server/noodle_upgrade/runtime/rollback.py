@@ -128,19 +128,27 @@ class RollbackOperation:
         except NoodleError as exc:
             return self.refuse(exc)
         ctx.store.begin_operation(**self.journal, path=[point.version])
+        self._stage("journaled")
         fresh_target: LoadedVersion | None = None
         try:
             target, fresh = _target(ctx, slot, version)
             fresh_target = target if fresh else None
+            self._stage("loaded")
             with slot.quiesced(ctx.settings.swap_timeout):
                 saved = ctx.store.rollback_point_state(point.id) if fresh else None
                 return_state(self.current, target, saved)
                 switch_ms = slot.switch(target) * 1e3
+            self._stage("switched")
         except NoodleError as exc:
             if fresh_target is not None:  # loaded from the store for this rollback only
                 unload_package(fresh_target.package)
             return self._finish(UpgradeStatus.FAILED, exc)
         return self._finish(UpgradeStatus.SUCCEEDED, switch_ms=switch_ms)
+
+    def _stage(self, name: str) -> None:
+        """Progress for live watchers: ``journaled``, ``loaded``, ``switched``; the
+        outcome event follows the commit."""
+        self.ctx.events.announce("rollback.stage", self.slot.name, id=self.op_id, stage=name)
 
     def _finish(
         self, status: UpgradeStatus, error: NoodleError | None = None, switch_ms: float = 0.0

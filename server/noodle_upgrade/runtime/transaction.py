@@ -278,6 +278,14 @@ class UpgradeTransaction:
     def publish(self, kind: str, **data: Any) -> None:
         self.ctx.events.publish(kind, self.slot.name, id=self.request.request_id, **data)
 
+    def stage(self, name: str) -> None:
+        """Progress for live watchers: ``journaled`` (``upgrade.started``), ``loaded``,
+        ``exposed``, ``switched`` (the point of no return is behind), ``checked``; the
+        outcome event follows the commit."""
+        self.ctx.events.announce(
+            "upgrade.stage", self.slot.name, id=self.request.request_id, stage=name
+        )
+
     # -- the point of no return ----------------------------------------------------------
 
     def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
@@ -333,8 +341,10 @@ class UpgradeTransaction:
                 loaded = self.load(plan)
             except NoodleError as exc:
                 return self._finish(UpgradeStatus.FAILED, plan, error=exc)
+            self.stage("loaded")
         try:
             self.expose(loaded)
+            self.stage("exposed")
         except NoodleError as exc:  # it served live calls, so this is a rollback
             with responsive_gil(self.ctx.settings.operation_switch_interval):
                 self.discard(loaded)
@@ -350,12 +360,14 @@ class UpgradeTransaction:
         except NoodleError as exc:
             return self._finish(UpgradeStatus.FAILED, plan, error=exc)
         new = loaded[-1]
+        self.stage("switched")
         try:
             if self.ctx.settings.validation_level is not ValidationLevel.PERMISSIVE:
                 run_health_check(new, self.timeout)
         except NoodleError as exc:
             self.switch_back(old, new, saved)
             return self._finish(UpgradeStatus.ROLLED_BACK, plan, error=exc)
+        self.stage("checked")
         point = RollbackPoint(
             id=new_id("rp"),
             component_name=self.slot.name,
