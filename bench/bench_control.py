@@ -8,6 +8,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from common import LEXER_SOURCE, header, project, table
 from noodle_upgrade import Runtime
@@ -31,24 +32,31 @@ def main() -> int:
     with project({f"lexer{n}": ">=1" for n in range(10)}) as root:
         for n in range(10):
             write_component(root, f"lexer{n}", "1.0.0", LEXER_SOURCE)
-        with Runtime.open(root, control=True) as rt:
-            client = ControlClient.connect(rt.project.state_dir)
-            assert client is not None, "the runtime serves no control endpoint"
-            with client:
-                local = timed(rt.status, CALLS)
-                remote = timed(lambda: client.call("status"), CALLS)
+        measured: dict[str, list[float]] = {}
+        for transport in ("unix", "tcp"):
+            settings = {"control_transport": transport, "watch_enabled": False}
+            with Runtime.open(root, control=True, settings=settings) as rt:
+                client = ControlClient.connect(rt.project.state_dir)
+                assert client is not None, "the runtime serves no control endpoint"
+                with client:
+                    measured.setdefault("rt.status() in process", timed(rt.status, CALLS))
+                    measured[f"status over {transport}"] = timed(
+                        partial(client.call, "status"), CALLS
+                    )
     rows = [
         [
             label,
             f"{statistics.median(values):.0f}",
             f"{sorted(values)[int(len(values) * 0.99)]:.0f}",
         ]
-        for label, values in (("rt.status() in process", local), ("status over the socket", remote))
+        for label, values in measured.items()
     ]
     print(f"10 components, {CALLS} calls each; microseconds")
     print(table(["measure", "p50", "p99"], rows))
-    ratio = statistics.median(remote) / statistics.median(local)
-    print(f"round trip / in-process (p50): {ratio:.1f}×")
+    local = statistics.median(measured["rt.status() in process"])
+    for transport in ("unix", "tcp"):
+        ratio = statistics.median(measured[f"status over {transport}"]) / local
+        print(f"round trip over {transport} / in-process (p50): {ratio:.1f}×")
     return 0
 
 

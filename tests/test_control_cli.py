@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,94 +19,17 @@ from typing import Any
 
 import pytest
 
-from helpers.control import TIMEOUT_S, greeter_project, pointer, state_dir
+from helpers.cli import environment, noodle, noodle_command, noodle_json
+from helpers.control import (
+    IMMEDIATE_UPGRADE_EVENTS,
+    TIMEOUT_S,
+    greeter_project,
+    pointer,
+    state_dir,
+)
+from helpers.live import LiveApp, assert_no_errors
 from helpers.project import Project
 from noodle_upgrade import Runtime
-
-LIVE_APP = Path(__file__).resolve().parent / "helpers" / "live_app.py"
-
-
-def environment(*, unbuffered: bool = False) -> dict[str, str]:
-    """The caller's environment, with the endpoint on (the default) and stdout
-    block-buffered on a pipe, as it is for anyone who pipes ``noodle`` into a tool."""
-    env = dict(os.environ)
-    env.pop("NOODLE_CONTROL", None)
-    env.pop("PYTHONUNBUFFERED", None)
-    if unbuffered:
-        env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def noodle(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "noodle_upgrade.cli.main", "--project", str(root), *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=TIMEOUT_S, env=environment()
-    )
-
-
-def noodle_json(root: Path, *args: str) -> Any:
-    done = noodle(root, *args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-class LiveApp:
-    """The application process; ``stop`` returns what it reports about its own calls."""
-
-    def __init__(self, root: Path, work: Path) -> None:
-        self.root, self.work = root, work
-        work.mkdir()
-        self.stderr = (work / "stderr").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(LIVE_APP), str(root), str(work)],
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-            env=environment(),
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line == "ready\n", f"the application did not start: {self.errors()}"
-
-    def errors(self) -> str:
-        return (self.work / "stderr").read_text()
-
-    def seen(self) -> list[str]:
-        path = self.work / "seen"
-        text = path.read_text() if path.exists() else ""
-        return [line for line in text.split("\n")[:-1]]  # complete lines only
-
-    def sees(self, version: str) -> None:
-        """Wait until the application's calls return ``version``."""
-        deadline = time.monotonic() + TIMEOUT_S
-        while not self.seen() or self.seen()[-1] != version:
-            assert self.process.poll() is None, f"the application died: {self.errors()}"
-            assert time.monotonic() < deadline, f"the application still sees {self.seen()}"
-            time.sleep(0.01)
-
-    def stop(self, *, crash: bool = False) -> dict[str, Any]:
-        report = self.work / "report.json"
-        (self.work / "stop").write_text("crash" if crash else "")
-        if crash:
-            deadline = time.monotonic() + TIMEOUT_S
-            while not report.exists():
-                assert self.process.poll() is None, f"the application died: {self.errors()}"
-                assert time.monotonic() < deadline, "the application never reported"
-                time.sleep(0.01)
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(TIMEOUT_S)
-        else:
-            assert self.process.wait(TIMEOUT_S) == 0, self.errors()
-        value: dict[str, Any] = json.loads(report.read_text())
-        return value
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(TIMEOUT_S)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        self.stderr.close()
 
 
 @pytest.fixture
@@ -118,16 +39,8 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(root: Path, tmp_path: Path) -> Iterator[LiveApp]:
-    live = LiveApp(root, tmp_path / "work")
-    try:
+    with LiveApp(root, tmp_path / "work") as live:
         yield live
-    finally:
-        live.close()
-
-
-def assert_no_errors(report: dict[str, Any]) -> None:
-    assert report["errors"] == []
-    assert report["calls"] > 0
 
 
 # ----------------------------------------------------------- steering a live app
@@ -219,9 +132,8 @@ class Follower:
     """``noodle events --json`` running; its lines are read as they come."""
 
     def __init__(self, root: Path, *, unbuffered: bool) -> None:
-        command = [sys.executable, "-m", "noodle_upgrade.cli.main", "--project", str(root)]
         self.process = subprocess.Popen(
-            [*command, "events", "--json"],
+            noodle_command(root, "events", "--json"),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -276,7 +188,7 @@ def test_noodle_events_shows_an_upgrade_as_it_happens(root: Path, app: LiveApp) 
             if event["data"].get("id") == upgraded["id"]:
                 assert event["component"] == "greeter"
                 kinds.append(event["kind"])
-        assert kinds == ["upgrade.started", "upgrade.succeeded"]
+        assert kinds == IMMEDIATE_UPGRADE_EVENTS
         assert follower.process.poll() is None  # it keeps following until killed
     finally:
         follower.close()

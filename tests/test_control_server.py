@@ -22,14 +22,18 @@ from typing import Any
 import pytest
 
 from helpers.control import (
+    IMMEDIATE_UPGRADE_EVENTS,
     TIMEOUT_S,
     call,
+    client_of,
     connect,
     exchange,
     greeter_project,
+    mode,
     pointer,
     read_message,
     request,
+    served_again,
     socket_of,
     state_dir,
 )
@@ -49,17 +53,6 @@ from noodle_upgrade.control.protocol import (
 )
 from noodle_upgrade.control.server import MAX_CONNECTIONS
 from noodle_upgrade.errors import NoodleError
-
-
-def client_of(root: Path) -> ControlClient:
-    client = ControlClient.connect(state_dir(root), timeout=TIMEOUT_S)
-    assert client is not None, "no live runtime answers on the pointer's socket"
-    return client
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
-
 
 # ------------------------------------------------------- the socket and its pointer
 
@@ -411,7 +404,7 @@ def test_a_subscriber_receives_the_events_of_an_upgrade_another_client_makes(
                 assert "id" not in message  # notifications: nothing to answer
                 events.append(message["params"])
         mine = [event for event in events if event["data"].get("id") == result["id"]]
-        assert [event["kind"] for event in mine] == ["upgrade.started", "upgrade.succeeded"]
+        assert [event["kind"] for event in mine] == IMMEDIATE_UPGRADE_EVENTS
         for event in mine:
             assert event["component"] == "greeter"
             assert isinstance(event["id"], int)
@@ -455,7 +448,7 @@ def test_control_client_events_follow_the_runtime_until_it_closes(project: Proje
             event = received.get(timeout=TIMEOUT_S)
             if event["data"].get("id") == result["id"]:
                 kinds.append(event["kind"])
-        assert kinds == ["upgrade.started", "upgrade.succeeded"]
+        assert kinds == IMMEDIATE_UPGRADE_EVENTS
     finally:
         rt.close()
     listener.join(TIMEOUT_S)
@@ -466,21 +459,6 @@ def test_control_client_events_follow_the_runtime_until_it_closes(project: Proje
 
 
 # ------------------------------------------------------------- hostile clients
-
-
-def served_again(root: Path) -> dict[str, Any]:
-    """The status, once a connection is admitted again: the slots of clients that hung
-    up free up as their threads notice, which is soon but not instant."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            with client_of(root) as client:
-                status: dict[str, Any] = client.call("status")
-                return status
-        except NoodleError as exc:
-            assert "too many connections" in str(exc), exc
-            assert time.monotonic() < deadline, "the endpoint never took clients again"
-            time.sleep(0.01)
 
 
 def read_reply(sock: socket.socket) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from packaging.version import Version
 
 from noodle_upgrade.engine.manifest import load_component_manifest, load_project, scan_store
 from noodle_upgrade.errors import ConfigError, ManifestError
-from noodle_upgrade.models import BumpKind, ComponentType, Policy
+from noodle_upgrade.models import ComponentType, Policy
 
 DIGEST = "ab" * 32
 
@@ -82,7 +82,7 @@ def test_project_reads_every_section(tmp_path: Path) -> None:
     }
     assert config.policy == Policy(
         strategy="canary",
-        auto_approve=(BumpKind.PATCH, BumpKind.MINOR),
+        auto_approve=("patch", "minor"),
         maintenance_windows=("02:00-04:00", "23:30-00:30"),
         min_interval_s=3600.0,
         max_cpu_percent=80.0,
@@ -161,7 +161,7 @@ def test_unknown_keys_and_sections_are_warnings_with_lines(tmp_path: Path) -> No
     ("line", "expected"),
     [
         ('strategy = "big_bang"', "field 'strategy' in [policy.production]: expected one of"),
-        ('auto_approve = ["huge"]', "expected a list of bump kinds from major, minor, patch"),
+        ('auto_approve = ["huge"]', "expected a list of change kinds from major, minor, patch"),
         ('auto_approve = "patch"', "field 'auto_approve'"),
         ('maintenance_windows = ["24:00-01:00"]', "hours 00-23, minutes 00-59"),
         ('maintenance_windows = ["02:60-03:00"]', "got '02:60-03:00'"),

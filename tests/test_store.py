@@ -426,6 +426,39 @@ def test_rollback_points_live_consumed_and_released(store: Store) -> None:
     assert len(store.audit_records()) == audit_count  # nothing changed, nothing audited
 
 
+def test_a_rollback_releases_the_points_after_the_one_it_used_in_its_commit(
+    store: Store,
+) -> None:
+    store.activate("parser", "1.0.0", actor="test")
+    for number, (start, end) in enumerate((("1.0.0", "1.1.0"), ("1.1.0", "1.2.0")), start=1):
+        begin(store, f"up-{number}", to=end)
+        store.complete_operation(
+            op_id=f"up-{number}",
+            status=UpgradeStatus.SUCCEEDED,
+            actor="rt",
+            new_active=end,
+            rollback_point=point(
+                f"rp-{number}", f"up-{number}", version=start, to=end, at=100.0 * number
+            ),
+        )
+    begin(store, "rb-1", kind="rollback", to="1.0.0")
+
+    store.complete_operation(
+        op_id="rb-1",
+        status=UpgradeStatus.SUCCEEDED,
+        actor="cli",
+        new_active="1.0.0",
+        consumed_point_id="rp-1",
+    )
+
+    # rp-2 (1.1.0 -> 1.2.0) would lead forward now: gone in the same commit, so a crash
+    # after the rollback can never leave it to be picked as "the last point".
+    assert store.rollback_points("parser") == []
+    outcome = store.audit_records()[-1]
+    assert outcome.event_type == "rollback.succeeded"
+    assert outcome.details["released_points"] == ["rp-2"]
+
+
 def test_point_state_needs_a_point(store: Store) -> None:
     begin(store, "up-1")
     with pytest.raises(StoreError, match="point_state needs a rollback_point"):

@@ -249,8 +249,9 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_AUTO_UPGRADE_APPROVAL",
         "auto_upgrade_approval",
         BOOLEAN,
-        "Apply what the runtime proposes itself (triggers) when the decision engine "
-        "approves it; otherwise proposals are only published.",
+        "Auto-approve every kind of change the runtime proposes itself (watcher, "
+        "triggers) where [policy.<environment>] sets no auto_approve; critical components, "
+        "windows, intervals and thresholds still apply.",
     ),
     _Spec(
         "gradual_rollout_percentage",
@@ -287,8 +288,8 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_AI_UPGRADE_DECISION_THRESHOLD",
         "decision_threshold",
         _number(0, 1),
-        "Confidence (0-1) the decision engine needs to approve an upgrade the runtime "
-        "proposes itself; applied only with auto_upgrade_approval.",
+        "Confidence (0-1) the decision engine needs before an upgrade the runtime "
+        "proposes itself runs without an operator's approval.",
     ),
     _Spec(
         "operation_switch_interval",
@@ -327,8 +328,8 @@ _SPECS: tuple[_Spec, ...] = (
         "NOODLE_CONTROL",
         "control.enabled",
         BOOLEAN,
-        "Serve the local control endpoint (a Unix socket in the state folder) through "
-        "which the CLI, editors and the dashboard reach a live runtime.",
+        "Serve the local control endpoint (see control_transport) through which the CLI, "
+        "editors and the dashboard reach a live runtime.",
     ),
     _Spec(
         "control_transport",

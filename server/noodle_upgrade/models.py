@@ -17,6 +17,9 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from noodle_upgrade.engine.config_migration import ConfigDeclaration
+from noodle_upgrade.engine.git_tags import GitSource
+
 STRATEGY_NAMES = ("immediate", "gradual", "canary", "blue_green", "rolling", "shadow")
 
 
@@ -35,6 +38,22 @@ class UpgradeStatus(StrEnum):
     ROLLED_BACK = "rolled_back"  # failed after the switch: switched back
     REFUSED = "refused"  # refused by validation: nothing was loaded
     INTERRUPTED = "interrupted"  # the process died while it ran
+
+
+class ProposalState(StrEnum):
+    """What became of something the runtime proposed itself."""
+
+    PENDING = "pending"  # waits for an operator's approve or reject
+    DEFERRED = "deferred"  # approved by policy; waits for a window, an interval, resources
+    APPROVED = "approved"  # running now
+    APPLIED = "applied"
+    FAILED = "failed"  # approved, but the operation did not succeed
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"  # a newer proposal, or an operator's own upgrade, replaced it
+
+    @property
+    def open(self) -> bool:
+        return self in (ProposalState.PENDING, ProposalState.DEFERRED)
 
 
 class BumpKind(StrEnum):
@@ -77,6 +96,7 @@ class ComponentDescriptor:
     shadow_safe: bool = False
     pool: int = 1
     dependencies: Mapping[str, SpecifierSet] = field(default_factory=dict)
+    config: ConfigDeclaration | None = None  # [component.config]: its own config file
     warnings: tuple[str, ...] = ()
 
     @property
@@ -111,7 +131,7 @@ class Policy:
     """``[policy.<environment>]``: gates only upgrades the runtime proposes itself."""
 
     strategy: str | None = None
-    auto_approve: tuple[BumpKind, ...] = ()
+    auto_approve: tuple[str, ...] = ()  # bump kinds, and "rollback"
     maintenance_windows: tuple[str, ...] = ()
     min_interval_s: float | None = None
     max_cpu_percent: float | None = None
@@ -129,6 +149,7 @@ class ProjectConfig:
     environment: str = "development"
     components: Mapping[str, SpecifierSet] = field(default_factory=dict)
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    git_source: GitSource | None = None  # [sources.git]: releases tagged in a repository
     warnings: tuple[str, ...] = ()
 
     @property

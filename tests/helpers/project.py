@@ -27,6 +27,13 @@ class Project:
         write_project(self.root, components)
         return self
 
+    def production(self, components: Mapping[str, str], policy: str) -> Project:
+        """(Re)write ``noodle.toml`` for ``environment = "production"``, with ``policy``
+        as the body of its ``[policy.production]`` table."""
+        extra = f"\n[policy.production]\n{policy}\n"
+        write_project(self.root, components, environment="production", extra=extra)
+        return self
+
     def add(
         self,
         name: str,

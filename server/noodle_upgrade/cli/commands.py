@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
+import sys
+import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,7 @@ from noodle_upgrade.engine.integrity import folder_digest
 from noodle_upgrade.engine.manifest import load_project
 from noodle_upgrade.engine.planner import dependents_of
 from noodle_upgrade.errors import ConfigError, NoodleError
+from noodle_upgrade.reports import compliance
 from noodle_upgrade.runtime.runtime import Runtime
 from noodle_upgrade.runtime.strategies import NEEDS_TRAFFIC
 from noodle_upgrade.store import Store
@@ -84,21 +90,32 @@ def _report(result: dict[str, Any], as_json: bool) -> int:
     return EXIT_OK if result["success"] else EXIT_FAILED
 
 
+def _offline_runtime(args: argparse.Namespace) -> Runtime:
+    """A runtime in this process for one command: no endpoint, no watcher, no proposals
+    of its own (the application's runtime, when it starts, does that)."""
+    rt = Runtime.open(args.project, actor="cli", control=False, settings={"watch_enabled": False})
+    render.warnings(rt.warnings)
+    return rt
+
+
+def _refuse_traffic_strategy(strategy: str) -> None:
+    if strategy in NEEDS_TRAFFIC:
+        raise NoodleError(
+            f"strategy {strategy!r} judges the new version by live calls, and no runtime "
+            "serves this project's calls here: run it inside the application "
+            "(rt.upgrade, or `noodle` while the application runs), or use immediate or "
+            "blue_green from the command line"
+        )
+
+
 def upgrade(args: argparse.Namespace) -> int:
     client = _live(args)
     if client is not None:
         with client:
             request = {"component": args.component, "version": args.version, "actor": "cli"}
             return _report(client.call("upgrade", strategy=args.strategy, **request), args.json)
-    with Runtime.open(args.project, actor="cli", control=False) as rt:
-        render.warnings(rt.warnings)
-        strategy = args.strategy or rt.settings.default_strategy
-        if strategy in NEEDS_TRAFFIC:
-            raise NoodleError(
-                f"strategy {strategy!r} judges the new version by live calls, and no runtime "
-                "serves this project's calls here: run it inside the application "
-                "(rt.upgrade), or use immediate or blue_green from the command line"
-            )
+    with _offline_runtime(args) as rt:
+        _refuse_traffic_strategy(args.strategy or rt.settings.default_strategy)
         result = rt.upgrade(args.component, args.version, strategy=args.strategy, actor="cli")
     return _report(result.to_dict(), args.json)
 
@@ -109,9 +126,60 @@ def rollback(args: argparse.Namespace) -> int:
         with client:
             result = client.call("rollback", component=args.component, to=args.to, actor="cli")
             return _report(result, args.json)
-    with Runtime.open(args.project, actor="cli", control=False) as rt:
-        render.warnings(rt.warnings)
+    with _offline_runtime(args) as rt:
         return _report(rt.rollback(args.component, to=args.to, actor="cli").to_dict(), args.json)
+
+
+def approve(args: argparse.Namespace) -> int:
+    client = _live(args)
+    if client is not None:
+        with client:
+            return _report(client.call("approve", id=args.id, actor=_operator()), args.json)
+    with _offline_runtime(args) as rt:
+        item = rt.store.proposal(args.id)
+        if item.kind == "upgrade":
+            _refuse_traffic_strategy(rt.project.policy.strategy or rt.settings.default_strategy)
+        return _report(rt.approve(args.id, actor=_operator()).to_dict(), args.json)
+
+
+def reject(args: argparse.Namespace) -> int:
+    client = _live(args)
+    if client is not None:
+        with client:
+            item = client.call("reject", id=args.id, reason=args.reason, actor=_operator())
+    else:
+        with _offline_runtime(args) as rt:
+            item = rt.reject(args.id, reason=args.reason, actor=_operator())
+    render.print_json(item) if args.json else render.proposal(item)
+    return EXIT_OK
+
+
+def check(args: argparse.Namespace) -> int:
+    client = _live(args)
+    if client is None:
+        raise NoodleError(
+            f"no live runtime serves {args.project}: `noodle check` asks a running "
+            "application to look for updates (`noodle plan COMPONENT` shows what an "
+            "upgrade would do)",
+            code="not-live",
+        )
+    with client:
+        found = client.call("check", actor=_operator())
+    if args.json:
+        render.print_json(found)
+    elif found:
+        render.pending(found)
+    else:
+        render.console.print("nothing new: every component is at the newest version it may take")
+    return EXIT_OK
+
+
+def _operator() -> str:
+    """Who approves or rejects: the login name, so the audit log says who decided."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name in this environment (a bare container)
+        return "cli"
 
 
 def history(args: argparse.Namespace) -> int:
@@ -128,6 +196,9 @@ def history(args: argparse.Namespace) -> int:
 
 
 def audit(args: argparse.Namespace) -> int:
+    if args.action == "report":
+        return audit_report(args)
+    _refuse_report_options(args)
     # The store is the truth for the audit log; reading it needs no live runtime.
     with open_offline(args.project) as project:
         if args.action == "verify":
@@ -146,6 +217,77 @@ def _verify(store: Store, as_json: bool) -> int:
     verification = store.verify_audit().to_dict()
     render.print_json(verification) if as_json else render.verification(verification)
     return EXIT_OK if verification["ok"] else EXIT_FAILED
+
+
+def audit_report(args: argparse.Namespace) -> int:
+    """The compliance report, read from the store: WAL lets it sit beside a running
+    application, and one snapshot keeps the report consistent with itself. Exits with 1
+    when the audit chain is broken, after the report (which says so) is out."""
+    output_format = _report_format(args)
+    since, until = args.since, args.until
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(
+            f"--since {compliance.iso(since)} is not before --until {compliance.iso(until)}: "
+            "the period would be empty"
+        )
+    with open_offline(args.project) as project:
+        records = project.store.records_between(since, until)
+        config = project.config
+    report = compliance.build_report(
+        records,
+        project=str(config.root),
+        environment=config.environment,
+        since=since,
+        until=until,
+        generated_at=time.time(),
+    )
+    text = compliance.to_json(report) if output_format == "json" else compliance.to_markdown(report)
+    if args.output:
+        _write_atomically(Path(args.output), text)
+        render.console.print(f"wrote the compliance report to {args.output}", markup=False)
+    else:
+        sys.stdout.write(text)
+    verification = report.verification
+    if verification.ok:
+        return EXIT_OK
+    render.warnings([f"the audit chain is broken ({verification.reason}); the report says so"])
+    return EXIT_FAILED
+
+
+def _report_format(args: argparse.Namespace) -> str:
+    if args.json and args.format not in (None, "json"):
+        raise ConfigError(f"--json and --format {args.format} ask for two formats; give one")
+    return "json" if args.json else args.format or "markdown"
+
+
+def _refuse_report_options(args: argparse.Namespace) -> None:
+    given = [
+        f"--{name}" for name in ("format", "since", "until") if getattr(args, name) is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"`noodle audit {args.action}` does not take {', '.join(given)}: "
+            "only `noodle audit report` does"
+        )
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """Write beside ``target``, then rename over it: a reader, or a crash, finds the old
+    file or the whole new one, never a part."""
+    pending = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with pending.open("x", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(pending, target)
+    except OSError as exc:
+        with suppress(OSError):
+            pending.unlink(missing_ok=True)
+        raise NoodleError(
+            f"cannot write {target}: {exc.strerror or exc}; "
+            "check that its folder exists and is writable"
+        ) from None
 
 
 def events(args: argparse.Namespace) -> int:

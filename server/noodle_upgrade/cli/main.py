@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from noodle_upgrade.cli import commands
 from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import STRATEGY_NAMES
+from noodle_upgrade.reports.compliance import FORMATS, parse_bound
 
 EXIT_USAGE = 2
 PROJECT_HELP = "project folder holding noodle.toml (default: the current folder)"
 EXIT_INTERNAL = 70
+
+
+def _bound(*, end: bool) -> Callable[[str], float]:
+    """An argparse type for ``--since``/``--until``: a bad date is a usage error."""
+
+    def parse(text: str) -> float:
+        try:
+            return parse_bound(text, end=end)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,12 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     rollback = with_json(command("rollback", commands.rollback, "go back to a rollback point"))
     rollback.add_argument("component")
     rollback.add_argument("--to", metavar="POINT", help="rollback point id (default: the last)")
+    approve = with_json(command("approve", commands.approve, "run a pending proposal now"))
+    approve.add_argument("id", help="proposal id, as `noodle status` lists it")
+    reject = with_json(command("reject", commands.reject, "close a pending proposal"))
+    reject.add_argument("id", help="proposal id, as `noodle status` lists it")
+    reject.add_argument("--reason", help="why, kept with the proposal and in the audit log")
+    with_json(command("check", commands.check, "ask the live runtime to look for updates now"))
     history = with_json(command("history", commands.history, "upgrades and rollbacks"))
     history.add_argument("--component")
     history.add_argument("--limit", type=int)
-    audit = with_json(command("audit", commands.audit, "verify or export the audit log"))
-    audit.add_argument("action", choices=["verify", "export"])
-    audit.add_argument("--output", "-o", help="export: write to this file instead of stdout")
+    audit = with_json(command("audit", commands.audit, "verify, export or report on the audit log"))
+    audit.add_argument("action", choices=["verify", "export", "report"])
+    audit.add_argument("--output", "-o", help="export, report: write to this file, not stdout")
+    audit.add_argument("--format", choices=FORMATS, help="report: markdown (default) or json")
+    when = "an ISO date or datetime, local time unless it has an offset"
+    audit.add_argument("--since", type=_bound(end=False), metavar="WHEN", help=f"report: {when}")
+    audit.add_argument(
+        "--until",
+        type=_bound(end=True),
+        metavar="WHEN",
+        help=f"report: {when}; a date is inclusive",
+    )
     hash_ = command("hash", commands.hash_folder, "print the sha256 of a version folder")
     hash_.add_argument("folder")
     with_json(command("events", commands.events, "follow a live runtime's events"))

@@ -61,7 +61,7 @@ class OfflineProject:
             "project": str(self.config.root),
             "environment": self.config.environment,
             "components": components,
-            "pending": [],
+            "pending": [record.to_dict() for record in self.store.proposals(open_only=True)],
         }
 
     def plan(self, name: str, version: str | None) -> UpgradePlan:

@@ -41,6 +41,26 @@ def status(data: dict[str, Any]) -> None:
             name, info["version"] or "-", info["state"], str(len(info["rollback_points"]))
         )
     console.print(table)
+    pending(data["pending"])
+
+
+def pending(items: Sequence[dict[str, Any]]) -> None:
+    """Open proposals, as ``ProposalRecord.to_dict`` shapes them."""
+    if not items:
+        return
+    table = Table("proposal", "change", "source", "state", "why it waits", title="pending")
+    for item in items:
+        change = f"{item['component']} {item['from_version']} → {item['version']}"
+        if item["kind"] == "rollback":
+            change += " (rollback)"
+        table.add_row(item["id"], change, item["source"], item["state"], item["reason"])
+    console.print(table)
+    console.print("approve with `noodle approve ID`, reject with `noodle reject ID`")
+
+
+def proposal(item: dict[str, Any]) -> None:
+    change = f"{item['component']} {item['from_version']} → {item['version']}"
+    console.print(f"{item['id']}: {change} is {item['state']} — {item['reason']}")
 
 
 def plan(value: UpgradePlan, dependents: Sequence[str]) -> None:

@@ -85,6 +85,23 @@ def rollback(rt: Runtime, params: dict[str, Any]) -> Any:
     return rt.rollback(component, to=_param(params, "to", str), actor=_actor(params)).to_dict()
 
 
+def approve(rt: Runtime, params: dict[str, Any]) -> Any:
+    return rt.approve(_param(params, "id", str, required=True), actor=_actor(params)).to_dict()
+
+
+def reject(rt: Runtime, params: dict[str, Any]) -> Any:
+    proposal_id = _param(params, "id", str, required=True)
+    return rt.reject(proposal_id, reason=_param(params, "reason", str), actor=_actor(params))
+
+
+def check(rt: Runtime, params: dict[str, Any]) -> Any:
+    return rt.check_for_updates(actor=_actor(params))
+
+
+def pending(rt: Runtime, params: dict[str, Any]) -> Any:
+    return rt.pending()
+
+
 def history(rt: Runtime, params: dict[str, Any]) -> Any:
     entries = rt.history(_param(params, "component", str), _param(params, "limit", int))
     return [entry.to_dict() for entry in entries]
@@ -107,6 +124,10 @@ METHODS: dict[str, Method] = {
     "submit": submit,
     "wait": wait,
     "rollback": rollback,
+    "approve": approve,
+    "reject": reject,
+    "check": check,
+    "pending": pending,
     "history": history,
     "audit": audit,
 }

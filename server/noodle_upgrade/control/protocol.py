@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_MESSAGE_BYTES = 1 << 20  # a request line longer than this closes the connection
+# Before it authenticates, a TCP client gets to send one short line: an "authenticate".
+MAX_UNAUTHENTICATED_BYTES = 4096
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -17,6 +19,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 NOODLE_ERROR = -32000  # a refusal or misuse: ``data.code`` is the stable kebab-case name
+UNAUTHENTICATED = -32001  # on TCP: no, or a wrong, token; ``data.code`` is "control-auth"
+
+AUTHENTICATE = "authenticate"  # params {"token": ...}; the first request on a TCP connection
 
 RequestId = str | int | None
 

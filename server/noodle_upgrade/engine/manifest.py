@@ -20,6 +20,14 @@ from typing import Any, NoReturn
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from noodle_upgrade.engine.config_migration import (
+    ConfigDeclaration,
+    ConfigMigration,
+    check_file,
+    flatten_keys,
+    is_dotted_key,
+)
+from noodle_upgrade.engine.git_tags import GitSource, TagPattern, check_path_pattern
 from noodle_upgrade.engine.versions import parse_specifier, parse_version
 from noodle_upgrade.errors import ConfigError, ManifestError, NoodleError, ValidationError
 from noodle_upgrade.models import (
@@ -37,7 +45,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 NAME_RULE = "letters, digits, '_' and '-', starting with a letter or '_'"
 LAYOUT = "<store>/<name>/<version>/component.toml"
 
-_HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
+# `[table]`, or `[[array]]` whose every occurrence is a table of its own.
+_HEADER = re.compile(r"^\s*(?:\[\[([^\[\]]+)\]\]|\[([^\[\]]+)\])\s*(?:#.*)?$")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -92,11 +101,17 @@ class _Source:
         return cls(path, text, error, qualify), data
 
     def _header_lines(self) -> list[tuple[int, str]]:
+        """(line index, table name); the n-th ``[[array]]`` table is named ``array[n]``."""
         found = []
+        arrays: dict[str, int] = {}
         for index, line in enumerate(self.lines):
             match = _HEADER.match(line)
-            if match:
-                found.append((index, _table_name(match[1])))
+            if match and match[1]:
+                name = _table_name(match[1])
+                arrays[name] = arrays.get(name, -1) + 1
+                found.append((index, f"{name}[{arrays[name]}]"))
+            elif match:
+                found.append((index, _table_name(match[2])))
         return found
 
     def table_line(self, table: str) -> int | None:
@@ -290,12 +305,12 @@ def _strategy(src: _Source, table: str, key: str, value: object) -> str:
     return str(value)
 
 
-def _auto_approve(src: _Source, table: str, key: str, value: object) -> tuple[BumpKind, ...]:
-    allowed = [kind.value for kind in BumpKind if kind is not BumpKind.NONE]
-    expected = f"a list of bump kinds from {', '.join(allowed)}"
+def _auto_approve(src: _Source, table: str, key: str, value: object) -> tuple[str, ...]:
+    allowed = [*(kind.value for kind in BumpKind if kind is not BumpKind.NONE), "rollback"]
+    expected = f"a list of change kinds from {', '.join(allowed)}"
     if not isinstance(value, list) or any(item not in allowed for item in value):
         src.wrong(table, key, expected, value)
-    return tuple(dict.fromkeys(BumpKind(item) for item in value))
+    return tuple(dict.fromkeys(str(item) for item in value))
 
 
 def _window(src: _Source, table: str, key: str, item: object) -> str:
@@ -335,6 +350,127 @@ def _apply(
     return values
 
 
+# ---------------------------------------------------------------------------- [component.config]
+
+_CONFIG = "component.config"
+_MIGRATIONS = "component.config.migrations"
+
+
+def _subtable(src: _Source, table: str, key: str, value: object) -> dict[str, object]:
+    if not isinstance(value, dict):
+        src.wrong(table, key, f"a table [{table}.{key}]", value)
+    return value
+
+
+def _tables(src: _Source, table: str, key: str, value: object) -> list[dict[str, object]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        src.wrong(table, key, f"tables [[{table}.{key}]]", value)
+    return value
+
+
+def _config_file(src: _Source, table: str, key: str, value: object) -> str:
+    if not isinstance(value, str):
+        src.wrong(table, key, "a path relative to the project root, e.g. 'config/app.toml'", value)
+    problem = check_file(value)
+    if problem is not None:
+        src.wrong(table, key, problem, value)
+    return value
+
+
+def _dotted_keys(src: _Source, table: str, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(is_dotted_key(item) for item in value):
+        src.wrong(table, key, 'a list of keys, dotted into tables, e.g. ["a", "b.c"]', value)
+    return tuple(value)
+
+
+def _renames(src: _Source, table: str, key: str, value: object) -> tuple[tuple[str, str], ...]:
+    pairs = list(flatten_keys(value)) if isinstance(value, dict) else []
+    if not pairs or not all(is_dotted_key(old) and is_dotted_key(new) for old, new in pairs):
+        src.wrong(table, key, 'a table of old key = "new key", e.g. { old = "new" }', value)
+    return tuple(pairs)
+
+
+def _additions(src: _Source, table: str, key: str, value: object) -> tuple[tuple[str, Any], ...]:
+    pairs = list(flatten_keys(value)) if isinstance(value, dict) else []
+    if not pairs or not all(is_dotted_key(name) for name, _ in pairs):
+        src.wrong(table, key, "a table of key = default value, e.g. { new_setting = true }", value)
+    return tuple(pairs)
+
+
+_CONFIG_FIELDS: dict[str, tuple[str, _Check]] = {
+    "file": ("file", _config_file),
+    "required": ("required", _dotted_keys),
+    "validate": ("validate", _hook),
+    "migrations": ("migrations", _tables),
+}
+_MIGRATION_FIELDS: dict[str, tuple[str, _Check]] = {
+    "from": ("from_version", _version),
+    "rename": ("rename", _renames),
+    "add": ("add", _additions),
+    "remove": ("remove", _dotted_keys),
+    "transform": ("transform", _hook),
+}
+
+
+def _config_declaration(
+    src: _Source, table: dict[str, object], version: Version, warnings: list[str]
+) -> ConfigDeclaration:
+    """``[component.config]``: unknown keys are warnings, unknown operations errors (a
+    misspelt operation would silently not migrate)."""
+    if "file" not in table:
+        src.fail(
+            _CONFIG,
+            None,
+            f"missing required field 'file' in [{_CONFIG}] (the config file, relative to the "
+            "project root)",
+        )
+    values = _apply(src, _CONFIG, table, _CONFIG_FIELDS, warnings)
+    migrations = [
+        _migration(src, index, raw, version)
+        for index, raw in enumerate(values.pop("migrations", []))
+    ]
+    starts: set[Version | None] = set()
+    for index, migration in enumerate(migrations):
+        start = migration.from_version
+        if start in starts:
+            src.fail(
+                f"{_MIGRATIONS}[{index}]",
+                "from" if start else None,
+                f"a second migration from {start or 'any earlier version (no from)'}; "
+                "declare one per starting version",
+            )
+        starts.add(start)
+    return ConfigDeclaration(**values, migrations=tuple(migrations))
+
+
+def _migration(
+    src: _Source, index: int, table: dict[str, object], version: Version
+) -> ConfigMigration:
+    name = f"{_MIGRATIONS}[{index}]"  # how _Source names the index-th [[…]] table
+    for key in table:
+        if key not in _MIGRATION_FIELDS:
+            close = difflib.get_close_matches(key, list(_MIGRATION_FIELDS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            src.fail(
+                name,
+                key,
+                f"unknown operation '{key}' in [[{_MIGRATIONS}]] "
+                f"(allowed: {', '.join(_MIGRATION_FIELDS)}){hint}",
+            )
+    migration = ConfigMigration(**_apply(src, name, table, _MIGRATION_FIELDS, []))
+    if migration.from_version is not None and migration.from_version >= version:
+        src.fail(
+            name,
+            "from",
+            f"from = '{migration.from_version}': a migration into {version} must start "
+            "from an earlier version",
+        )
+    conflict = migration.conflict()
+    if conflict is not None:
+        src.fail(name, conflict[0], conflict[1])
+    return migration
+
+
 # ---------------------------------------------------------------------------- component.toml
 
 _COMPONENT_FIELDS: dict[str, tuple[str, _Check]] = {
@@ -354,6 +490,7 @@ _COMPONENT_FIELDS: dict[str, tuple[str, _Check]] = {
     "sha256": ("sha256", _sha256),
     "pool": ("pool", _pool),
     "dependencies": ("dependencies", _dependencies),
+    "config": ("config", _subtable),  # read by _config_declaration once the version is known
 }
 _REQUIRED = ("name", "version", "entry")
 
@@ -383,6 +520,8 @@ def load_component_manifest(folder: Path) -> ComponentDescriptor:
     values = _apply(src, "component", table, _COMPONENT_FIELDS, warnings)
     _check_layout(src, folder, values["name"], values["version"])
     _check_entry_exists(src, folder, values["entry"])
+    if "config" in values:
+        values["config"] = _config_declaration(src, values["config"], values["version"], warnings)
     if values.get("pool", 1) > 1 and ":" not in values["entry"]:
         warnings.append(
             f"{src.at('component', 'pool')}: pool = {values['pool']} is ignored: only a "
@@ -495,7 +634,7 @@ _POLICY_FIELDS: dict[str, tuple[str, _Check]] = {
     "max_memory_percent": ("max_memory_percent", _number(100)),
     "max_disk_percent": ("max_disk_percent", _number(100)),
 }
-_SECTIONS = ("noodle", "components", "policy")
+_SECTIONS = ("noodle", "components", "policy", "sources")
 
 
 def load_project(root: Path | str) -> ProjectConfig:
@@ -507,7 +646,7 @@ def load_project(root: Path | str) -> ProjectConfig:
     src, data = _Source.read(path, ConfigError, qualify=True)
     warnings = [
         f"{src.at(None, key)}: unknown section [{key}] (allowed: [noodle], [components], "
-        "[policy.<environment>])"
+        "[policy.<environment>], [sources.git])"
         for key in data
         if key not in _SECTIONS
     ]
@@ -521,6 +660,7 @@ def load_project(root: Path | str) -> ProjectConfig:
         environment=environment,
         components=_components(src, _table(src, data, "components")),
         policies=policies,
+        git_source=_git_source(src, _table(src, data, "sources"), warnings),
         warnings=tuple(warnings),
     )
 
@@ -560,3 +700,59 @@ def _policies(src: _Source, table: Mapping[str, object], warnings: list[str]) ->
         values = _apply(src, name, body, _POLICY_FIELDS, warnings)
         policies[environment] = Policy(**values)
     return policies
+
+
+def _tag_pattern(src: _Source, table: str, key: str, value: object) -> str:
+    text = _string(src, table, key, value)
+    try:
+        return TagPattern(text).text
+    except ConfigError as exc:
+        src.fail(table, key, f"{src.field_name(table, key)}: {exc.message}")
+
+
+def _repo_path(src: _Source, table: str, key: str, value: object) -> str:
+    try:
+        return check_path_pattern(_string(src, table, key, value))
+    except ConfigError as exc:
+        src.fail(table, key, f"{src.field_name(table, key)}: {exc.message}")
+
+
+def _interval(src: _Source, table: str, key: str, value: object) -> float:
+    # 0 would poll git in a busy loop; `not 0 < value < inf` also refuses nan.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        src.wrong(table, key, "a number of seconds > 0", value)
+    return float(value)
+
+
+_GIT_FIELDS: dict[str, tuple[str, _Check]] = {
+    "repo": ("repo", _non_empty),
+    "tags": ("tags", _tag_pattern),
+    "path": ("path", _repo_path),
+    "interval_s": ("interval_s", _interval),
+}
+_SOURCES = ("git",)
+
+
+def _git_source(src: _Source, table: Mapping[str, object], warnings: list[str]) -> GitSource | None:
+    """``[sources.git]``; other kinds of source are warnings, so a newer file still loads."""
+    for kind in table:
+        if kind not in _SOURCES:
+            header = src.table_line(f"sources.{kind}")
+            where = f"{src.path}:{header}" if header else src.at("sources", kind)
+            warnings.append(
+                f"{where}: unknown source [sources.{kind}] "
+                f"(ignored; allowed: {', '.join(f'[sources.{name}]' for name in _SOURCES)})"
+            )
+    body = table.get("git")
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        src.fail("sources", "git", f"[sources.git] must be a table, got git = {body!r}")
+    if "repo" not in body:
+        src.fail(
+            "sources.git",
+            None,
+            "missing required field 'repo' in [sources.git] (the git repository whose "
+            "tags are releases, relative to the project root)",
+        )
+    return GitSource(**_apply(src, "sources.git", body, _GIT_FIELDS, warnings))

@@ -4,6 +4,9 @@ The rollback point's version is normally still loaded (retention keeps it), so t
 as fast as the switch itself. After a restart it is loaded again from the store; its
 state is then the current state converted by the newer version's ``downgrade`` hook
 (what this process holds now), or, without such a hook, the state saved with the point.
+
+When the point's upgrade migrated the component's config file, the file it replaced is
+put back too, and the current one is kept under the rollback's own id.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ from noodle_upgrade.engine.integrity import verify_integrity
 from noodle_upgrade.engine.planner import check_rollback
 from noodle_upgrade.errors import NoodleError, RollbackError
 from noodle_upgrade.models import RollbackPoint, UpgradeResult, UpgradeStatus, new_id
+from noodle_upgrade.runtime.config_files import (
+    RESTORE_FAILED,
+    ConfigReplacement,
+    backup_folder,
+    reported_as,
+    stage_restore,
+)
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.loader import LoadedVersion, load_version, unload_package
@@ -73,6 +83,8 @@ class RollbackOperation:
         self.started = time.perf_counter()
         self.op_id = new_id("rb")
         self.current = slot.active
+        self.config: ConfigReplacement | None = None  # the config file going back
+        self.warnings: list[str] = []
         self.journal = {
             "op_id": self.op_id,
             "kind": "rollback",
@@ -96,11 +108,20 @@ class RollbackOperation:
             strategy="rollback",
             path=[self.point.version],
             rollback_point=self.point,
-            metrics={"total_ms": elapsed * 1e3},
+            metrics={"total_ms": elapsed * 1e3, **self._config_metrics()},
             error_message=error.message if error else None,
             error_code=error.code if error else None,
+            warnings=list(self.warnings),
             completed_at=time.time(),
         )
+
+    def _config_metrics(self) -> dict[str, object]:
+        if self.config is None:
+            return {}
+        upgrade_backups = backup_folder(self.ctx.project, self.point.upgrade_id)
+        restored_from = upgrade_backups / self.config.relative
+        described = {**self.config.describe(), "restored_from": str(restored_from)}
+        return {"config": described}
 
     def refuse(self, error: NoodleError) -> UpgradeResult:
         self.ctx.store.record_refusal(
@@ -134,7 +155,12 @@ class RollbackOperation:
             target, fresh = _target(ctx, slot, version)
             fresh_target = target if fresh else None
             self._stage("loaded")
+            with reported_as(RESTORE_FAILED):
+                self.config = stage_restore(ctx.project, point.upgrade_id, self.op_id)
             with slot.quiesced(ctx.settings.swap_timeout):
+                if self.config is not None:
+                    with reported_as(RESTORE_FAILED):
+                        self.config.commit()
                 saved = ctx.store.rollback_point_state(point.id) if fresh else None
                 return_state(self.current, target, saved)
                 switch_ms = slot.switch(target) * 1e3
@@ -142,8 +168,18 @@ class RollbackOperation:
         except NoodleError as exc:
             if fresh_target is not None:  # loaded from the store for this rollback only
                 unload_package(fresh_target.package)
+            self._revert_config()
             return self._finish(UpgradeStatus.FAILED, exc)
         return self._finish(UpgradeStatus.SUCCEEDED, switch_ms=switch_ms)
+
+    def _revert_config(self) -> None:
+        if self.config is None:
+            return
+        problem = self.config.revert()
+        if problem is None:
+            self.config = None  # the file is as it was: nothing to report
+        else:
+            self.warnings.append(problem)
 
     def _stage(self, name: str) -> None:
         """Progress for live watchers: ``journaled``, ``loaded``, ``switched``; the
@@ -167,15 +203,6 @@ class RollbackOperation:
             consumed_point_id=self.point.id if succeeded else None,
             metrics=done.metrics,
         )
-        if succeeded:
-            self._release_newer_points()
         stamp_total(done, self.started)
         self.ctx.events.publish(f"rollback.{status}", self.slot.name, **done.to_dict())
         return done
-
-    def _release_newer_points(self) -> None:
-        # Points taken after this one would now lead forward, not back.
-        points = self.ctx.store.rollback_points(self.slot.name)
-        newer = [p.id for p in points if p.created_at > self.point.created_at]
-        if newer:
-            self.ctx.store.release_rollback_points(newer, actor=self.actor)

@@ -32,17 +32,20 @@ from noodle_upgrade.errors import NoodleError
 from noodle_upgrade.models import ProjectConfig, RollbackPoint, UpgradeRequest, UpgradeResult
 from noodle_upgrade.runtime.blue_green import WarmWindow
 from noodle_upgrade.runtime.cache import VersionedCache
+from noodle_upgrade.runtime.config_files import restore_after_crash
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.events import Event, EventBus
 from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.handle import Handle
 from noodle_upgrade.runtime.loader import load_version, run_health_check, unload_package
+from noodle_upgrade.runtime.proposals import DeskHooks
 from noodle_upgrade.runtime.rollback import RollbackOperation, find_point
 from noodle_upgrade.runtime.routing import routing_key_scope
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.runtime.strategies import resolve_strategy
 from noodle_upgrade.runtime.transaction import UpgradeTransaction
 from noodle_upgrade.runtime.triggers import TriggerHooks, TriggerMonitor, assess
+from noodle_upgrade.runtime.update_loop import UpdateLoop
 from noodle_upgrade.store import HistoryEntry, Store
 
 
@@ -71,6 +74,17 @@ class Runtime:
         self._monitor: TriggerMonitor | None = None
         self._submitted: dict[str, Future[UpgradeResult]] = {}
         self._control: ControlServer | None = None
+        self._updates = UpdateLoop(
+            ctx,
+            DeskHooks(
+                plan=self.plan,
+                upgrade=lambda name, version, strategy, actor: self.upgrade(
+                    name, version, strategy=strategy, actor=actor
+                ),
+                rollback=lambda name, actor: self.rollback(name, actor=actor),
+                busy=lambda name: name in self._busy,
+            ),
+        )
 
     # -- opening -------------------------------------------------------------------------
 
@@ -99,8 +113,11 @@ class Runtime:
         try:
             ctx = Context(config, resolved, store, Registry(config.store_dir), EventBus(store))
             warnings = [*config.warnings, *resolved.warnings, *ctx.registry.problems]
-            for entry in store.recover_interrupted(actor="recovery"):
+            interrupted = store.recover_interrupted(actor="recovery")
+            for entry in interrupted:
                 ctx.events.publish("upgrade.interrupted", entry.component, id=entry.id)
+            # Before activation: a factory may read its config file when it starts.
+            warnings.extend(restore_after_crash(config, [entry.id for entry in interrupted]))
             warnings.extend(_activate(ctx, actor))
         except BaseException:
             store.close()
@@ -111,6 +128,7 @@ class Runtime:
                 runtime._control = ControlServer(runtime, config.state_dir)
             if resolved.triggers_enabled:
                 runtime._start_triggers()
+            runtime._updates.start()
         except BaseException:
             runtime.close()
             raise
@@ -122,6 +140,7 @@ class Runtime:
         self._closed = True
         if self._control is not None:
             self._control.close()
+        self._updates.stop()
         if self._monitor is not None:
             self._monitor.stop()
         for window in list(self._windows.values()):
@@ -310,8 +329,40 @@ class Runtime:
             "project": str(self._ctx.project.root),
             "environment": self._ctx.project.environment,
             "components": components,
-            "pending": [],
+            "pending": self.pending(),
         }
+
+    # -- what the runtime proposes itself ---------------------------------------------
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Open proposals (pending an operator, or deferred by policy), newest first."""
+        return [record.to_dict() for record in self._ctx.store.proposals(open_only=True)]
+
+    @property
+    def proposals(self) -> list[dict[str, Any]]:
+        """Every proposal the runtime filed (watcher, triggers, checks), newest first."""
+        return [record.to_dict() for record in self._ctx.store.proposals(limit=100)]
+
+    def approve(self, proposal_id: str, *, actor: str = "api") -> UpgradeResult:
+        """Run a pending or deferred proposal now: the operator's approval is an explicit
+        request, so policy is not asked again. Returns when the operation is done."""
+        return self._updates.desk.approve(proposal_id, actor)
+
+    def reject(
+        self, proposal_id: str, *, reason: str | None = None, actor: str = "api"
+    ) -> dict[str, Any]:
+        """Close a proposal; its version is never proposed again automatically."""
+        return self._updates.desk.reject(proposal_id, actor, reason).to_dict()
+
+    def check_for_updates(self, *, actor: str = "api") -> list[dict[str, Any]]:
+        """Look for newer versions now (the manual trigger): new git tags first, when a
+        ``[sources.git]`` is set, then the store. Returns the open proposals found."""
+        return [record.to_dict() for record in self._updates.check(actor)]
+
+    def wait_until_watching(self, timeout: float | None = None) -> bool:
+        """Block until the watcher has its watches in place; False when it is off or the
+        timeout passed. Changes made after this returns True are noticed."""
+        return self._updates.wait_until_watching(timeout)
 
     def history(self, component: str | None = None, limit: int | None = None) -> list[HistoryEntry]:
         return self._ctx.store.history(component, limit)
@@ -359,16 +410,11 @@ class Runtime:
         chosen = resolve_strategy(strategy, {}, self._ctx.settings).name
         return assess(self._ctx, self.plan(name, version), chosen)
 
-    @property
-    def proposals(self) -> list[dict[str, Any]]:
-        """What the triggers proposed so far, with the decision engine's verdict."""
-        return list(self._monitor.proposals) if self._monitor is not None else []
-
     def _start_triggers(self) -> None:
         hooks = TriggerHooks(
             newest=self._newest_plan,
-            upgrade=lambda name, version: self.upgrade(name, version, actor="trigger"),
-            rollback=lambda name: self.rollback(name, actor="trigger"),
+            propose_upgrade=partial(self._updates.desk.propose_upgrade, source="trigger"),
+            propose_rollback=partial(self._updates.desk.propose_rollback, source="trigger"),
             claim=self._claim_window,
             release=self._release_window,
         )

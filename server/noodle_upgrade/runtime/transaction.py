@@ -4,6 +4,10 @@ validate → journal intent → load in isolation → health check → **switch*
 of no return) → post-check → commit. Anything that fails before the switch leaves the
 process exactly as it was; anything that fails after it switches back. The store gets
 the intent before any work and the outcome after, so a crash anywhere is recoverable.
+
+A component's own config file (``[component.config]``) follows the code: it is migrated,
+validated and staged beside the old file once the new version is loaded, and put in
+place with the switch; switching back puts the old file back.
 """
 
 from __future__ import annotations
@@ -11,14 +15,24 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from packaging.version import Version
 
 from noodle_upgrade.config import origin
+from noodle_upgrade.engine.config_migration import (
+    MIGRATION_FAILED,
+    ConfigPlan,
+    Transform,
+    Validate,
+    migrate_config,
+    plan_config,
+)
 from noodle_upgrade.engine.integrity import verify_integrity
 from noodle_upgrade.engine.planner import UpgradePlan, plan_upgrade
 from noodle_upgrade.errors import (
+    ConfigError,
     HotSwapError,
     NoodleError,
     RollbackError,
@@ -34,10 +48,18 @@ from noodle_upgrade.models import (
     ValidationLevel,
     new_id,
 )
+from noodle_upgrade.runtime.config_files import (
+    ConfigReplacement,
+    read_config,
+    render_config,
+    reported_as,
+    stage_replacement,
+)
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.gil import responsive_gil
 from noodle_upgrade.runtime.loader import (
     LoadedVersion,
+    call_with_deadline,
     convert,
     load_version,
     restore_into,
@@ -130,6 +152,7 @@ class UpgradeTransaction:
         self.metrics: dict[str, Any] = {}
         self.promoted: tuple[LoadedVersion, LoadedVersion] | None = None
         self.state_moved = False  # a rolling upgrade moved it member by member
+        self.config: ConfigReplacement | None = None  # the config file's next content
         self.started = time.perf_counter()
 
     # -- before the point of no return -------------------------------------------------
@@ -225,6 +248,79 @@ class UpgradeTransaction:
             if id(version) not in kept:
                 unload_package(version.package)
 
+    def prepare_config(self, plan: UpgradePlan, loaded: list[LoadedVersion]) -> None:
+        """Migrate the component's config file and check the result, then stage it beside
+        the file with a backup of the old one; the switch puts it in place. Everything
+        that can fail fails here, before any exposure. Hooks come from ``loaded``."""
+        with reported_as(MIGRATION_FAILED):
+            config_plan = plan_config(plan.from_version, plan.steps)
+            if config_plan is None:
+                return
+            path = self.ctx.project.root / config_plan.file
+            if not path.exists():
+                self.warnings.append(
+                    f"{path}: not found, so there is no config to migrate "
+                    f"({plan.target.key} declares it in [component.config])"
+                )
+                return
+            current = read_config(path)
+            transforms, validate = self._config_hooks(config_plan, loaded)
+            migrated = migrate_config(config_plan, current, transforms, validate)
+            content = render_config(path, migrated)  # a value the format cannot hold fails
+            changed = migrated != current  # unchanged: the file keeps its comments
+            self.metrics["config"] = {"file": config_plan.file, "backup": None, "changed": changed}
+            if changed:
+                self.config = stage_replacement(
+                    self.ctx.project, self.request.request_id, config_plan.file, content
+                )
+                self.metrics["config"].update(self.config.describe())
+
+    def _config_hooks(
+        self, config_plan: ConfigPlan, loaded: list[LoadedVersion]
+    ) -> tuple[dict[Version, Transform], Validate | None]:
+        """Each step's ``transform`` from its own loaded version, the target's ``validate``."""
+        by_version = {version.version: version for version in loaded}
+        try:
+            transforms = {
+                step.version: hook
+                for step in config_plan.steps
+                if (hook := self._bounded(by_version[step.version], step.migration.transform))
+            }
+            return transforms, self._bounded(loaded[-1], config_plan.validate)
+        except NoodleError as exc:  # a hook the loaded code does not have
+            raise ConfigError(
+                f"config migration of {config_plan.component} {config_plan.target} "
+                f"({config_plan.file}): {exc.message}"
+            ) from exc
+
+    def _bounded(self, version: LoadedVersion, reference: str | None) -> Callable[..., Any] | None:
+        """``version``'s hook, cut off when the upgrade's time runs out."""
+        hook = version.hook(reference)
+        if hook is None:
+            return None
+
+        def bounded(*args: Any) -> Any:
+            what = f"hook {reference!r} of {version.descriptor.key}"
+            return call_with_deadline(partial(hook, *args), self._time_left(), what)
+
+        return bounded
+
+    def _commit_config(self) -> None:
+        if self.config is not None:
+            with reported_as(MIGRATION_FAILED):
+                self.config.commit()
+
+    def _revert_config(self) -> None:
+        """The old version gets the file it read (or the staged one is dropped)."""
+        if self.config is None:
+            return
+        committed = self.config.committed
+        problem = self.config.revert()
+        if problem is not None:
+            self.warnings.append(problem)
+        elif committed:
+            self.metrics["config"]["restored"] = True
+
     def expose(self, loaded: list[LoadedVersion]) -> None:
         """Weighted, shadow and rolling strategies show the candidate live traffic first."""
         name, candidate = self.strategy.name, loaded[-1]
@@ -290,12 +386,14 @@ class UpgradeTransaction:
 
     def switch(self, old: LoadedVersion, loaded: list[LoadedVersion]) -> bytes | None:
         if self.state_moved:  # rolling: the members and their state moved one by one
+            self._commit_config()
             self.metrics["switch_ms"] = self.slot.switch(loaded[-1]) * 1e3
             self.discard(loaded[:-1])
             return pickled_state(old.snapshot())  # the old members serve nothing since
         held = time.perf_counter()
         try:
             with self.slot.quiesced(self.timeout):
+                self._commit_config()  # while no call of a stateful component runs
                 saved = None
                 if loaded[-1].descriptor.stateful:
                     try:
@@ -318,6 +416,7 @@ class UpgradeTransaction:
 
     def switch_back(self, old: LoadedVersion, new: LoadedVersion, saved: bytes | None) -> None:
         with self.slot.quiesced(self.timeout):
+            self._revert_config()
             try:
                 return_state(new, old, saved)
             except RollbackError as exc:
@@ -342,12 +441,18 @@ class UpgradeTransaction:
             except NoodleError as exc:
                 return self._finish(UpgradeStatus.FAILED, plan, error=exc)
             self.stage("loaded")
+            try:
+                self.prepare_config(plan, loaded)
+            except NoodleError as exc:
+                self.discard(loaded)
+                return self._finish(UpgradeStatus.FAILED, plan, error=exc)
         try:
             self.expose(loaded)
             self.stage("exposed")
         except NoodleError as exc:  # it served live calls, so this is a rollback
             with responsive_gil(self.ctx.settings.operation_switch_interval):
                 self.discard(loaded)
+                self._revert_config()
                 return self._finish(UpgradeStatus.ROLLED_BACK, plan, error=exc)
         with responsive_gil(self.ctx.settings.operation_switch_interval):
             return self._promote(plan, loaded)
@@ -358,6 +463,7 @@ class UpgradeTransaction:
         try:
             saved = self.switch(old, loaded)
         except NoodleError as exc:
+            self._revert_config()
             return self._finish(UpgradeStatus.FAILED, plan, error=exc)
         new = loaded[-1]
         self.stage("switched")

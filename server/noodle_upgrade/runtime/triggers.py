@@ -5,16 +5,16 @@ Every ``trigger_interval`` seconds, each stateless component is observed for
 steady path is untouched the rest of the time), and the window's error rate and median
 latency go to ``engine.triggers``. A symptom yields a proposal (roll back the last
 upgrade, or upgrade to the newest compatible version), which the decision engine
-scores. The proposal is published as an event with the decision and its reasons; it
-is applied at once only when ``auto_upgrade_approval`` is on and the decision
-approves (its confidence reaches ``decision_threshold``).
+scores. The proposal goes to the proposal desk (``runtime.proposals``) like any other
+the runtime makes itself: ``[policy.<environment>]`` applies it, defers it or holds
+it for an operator, and a version once rolled back or rejected is never proposed
+again (no flapping).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +30,7 @@ from noodle_upgrade.errors import NoodleError
 from noodle_upgrade.runtime.context import Context
 from noodle_upgrade.runtime.routing import Split, split_call
 from noodle_upgrade.runtime.slot import ComponentSlot
+from noodle_upgrade.store import ProposalRecord
 
 log = logging.getLogger("noodle_upgrade.triggers")
 
@@ -65,8 +66,8 @@ class TriggerHooks:
     """What the monitor needs of the Runtime: planning and the two remedies."""
 
     newest: Callable[[str], UpgradePlan | None]
-    upgrade: Callable[[str, str], Any]
-    rollback: Callable[[str], Any]
+    propose_upgrade: Callable[..., ProposalRecord | None]  # (name, reason=…)
+    propose_rollback: Callable[..., ProposalRecord | None]
     claim: Callable[[str, Any], bool]  # register a window; False when the slot is busy
     release: Callable[[str, Any], None]
 
@@ -111,8 +112,6 @@ class TriggerMonitor:
         self.config = TriggerConfig()
         self.baselines: dict[str, float] = {}  # "name@version.function" -> median ms
         self.error_rates: dict[str, float] = {}  # name -> its usual error rate
-        self.left: set[tuple[str, str]] = set()  # versions a trigger moved away from
-        self.proposals: deque[dict[str, Any]] = deque(maxlen=PROPOSALS_KEPT)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="noodle: triggers", daemon=True)
         self._thread.start()
@@ -164,40 +163,23 @@ class TriggerMonitor:
             _learn(self.baselines, key, observed.p50_ms)
             _learn(self.error_rates, name, observed.error_rate)
             return
-        target = proposal.target_version
-        if target is not None and (name, str(target)) in self.left:
-            return  # no flapping: a version a trigger moved away from is not proposed again
-        self._propose(proposal, str(slot.active.version))
+        self._propose(proposal)
 
     def _newer(self, name: str) -> Version | None:
         plan = self.hooks.newest(name)
         return None if plan is None else plan.to_version
 
-    def _propose(self, proposal: Proposal, current: str) -> None:
-        name = proposal.component
-        record: dict[str, Any] = {
-            "kind": proposal.kind,
-            "component": name,
-            "reason": proposal.reason,
-            "target_version": None
-            if proposal.target_version is None
-            else str(proposal.target_version),
-        }
-        plan = self.hooks.newest(name) if proposal.kind == "upgrade" else None
-        if plan is not None:
-            decision = assess(self.ctx, plan, self.ctx.settings.default_strategy)
-            record["decision"] = decision.to_dict()
-            approved = decision.approve
-        else:
-            approved = True  # going back to a known-good version needs no score
-        applied = approved and self.ctx.settings.auto_upgrade_approval
-        record["applied"] = applied
-        self.proposals.append(record)
-        self.ctx.events.publish("trigger.proposed", name, **record)
-        if not applied:
-            return
-        self.left.add((name, current))
-        if proposal.kind == "rollback":
-            self.hooks.rollback(name)
-        elif proposal.target_version is not None:
-            self.hooks.upgrade(name, str(proposal.target_version))
+    def _propose(self, proposal: Proposal) -> None:
+        propose = (
+            self.hooks.propose_rollback
+            if proposal.kind == "rollback"
+            else self.hooks.propose_upgrade
+        )
+        record = propose(proposal.component, reason=proposal.reason)
+        self.ctx.events.publish(
+            "trigger.proposed",
+            proposal.component,
+            kind=proposal.kind,
+            reason=proposal.reason,
+            proposal=None if record is None else record.id,
+        )

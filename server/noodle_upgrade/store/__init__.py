@@ -7,6 +7,8 @@ from noodle_upgrade.store.records import (
     AuditVerification,
     HistoryEntry,
     OutcomeCount,
+    PeriodRecords,
+    ProposalRecord,
     StoredEvent,
 )
 
@@ -15,6 +17,8 @@ __all__ = [
     "AuditVerification",
     "HistoryEntry",
     "OutcomeCount",
+    "PeriodRecords",
+    "ProposalRecord",
     "RollbackPoint",
     "Store",
     "StoredEvent",

@@ -26,14 +26,16 @@ from types import TracebackType
 from typing import Any
 
 from noodle_upgrade.errors import StoreError
-from noodle_upgrade.models import RollbackPoint, UpgradeStatus
-from noodle_upgrade.store import journal, owner, rows, schema
+from noodle_upgrade.models import ProposalState, RollbackPoint, UpgradeStatus, new_id
+from noodle_upgrade.store import journal, owner, proposals, rows, schema
 from noodle_upgrade.store.audit import canonical_json, jsonable, verify_chain
 from noodle_upgrade.store.records import (
     AuditRecord,
     AuditVerification,
     HistoryEntry,
     OutcomeCount,
+    PeriodRecords,
+    ProposalRecord,
     StoredEvent,
 )
 
@@ -283,7 +285,8 @@ class Store:
 
         The outcome row, the lock (``new_active``), the rollback point the upgrade
         leaves (with its ``point_state``), the point a rollback used up
-        (``consumed_point_id``) and the audit record commit together or not at all.
+        (``consumed_point_id``) with the points taken after it (released: they would
+        lead forward now) and the audit record commit together or not at all.
         """
         if status not in set(UpgradeStatus) - {UpgradeStatus.IN_PROGRESS}:
             finals = ", ".join(s.value for s in UpgradeStatus if s is not UpgradeStatus.IN_PROGRESS)
@@ -295,8 +298,10 @@ class Store:
             entry = journal.running_operation(conn, op_id, self._path)
             if rollback_point is not None:
                 journal.insert_point(conn, rollback_point, point_state)
+            released: list[str] = []
             if consumed_point_id is not None:
                 journal.consume_point(conn, consumed_point_id, self._path)
+                released = journal.release_points_after(conn, consumed_point_id)
             if new_active is not None:
                 journal.set_lock(conn, entry.component, new_active)
             point_id = rollback_point.id if rollback_point is not None else consumed_point_id
@@ -312,6 +317,7 @@ class Store:
             details: dict[str, Any] = {"operation": op_id, "strategy": entry.strategy}
             details.update(_present(error_code=error_code, new_active=new_active))
             details.update(_present(rollback_point=point_id, metrics=metrics))
+            details.update(_present(released_points=released or None))
             journal.audit_operation(conn, finished, actor, details)
         owner.finished(op_id)
         self._running.discard(op_id)
@@ -536,9 +542,7 @@ class Store:
     def verify_audit(self) -> AuditVerification:
         """Recompute the chain; report the first edited, removed or inserted record."""
         with self._read("verify the audit log") as conn:
-            head = journal.read_head(conn)
-            found = conn.execute("SELECT * FROM audit ORDER BY seq")
-            return verify_chain((rows.audit_content(row) for row in found), head)
+            return _verify(conn)
 
     def export_audit(self) -> list[dict[str, Any]]:
         """Every record as stored, hashes included. Never judges: a tampered log exports
@@ -547,12 +551,174 @@ class Store:
             found = conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
         return [rows.audit_content(row) for row in found]
 
+    def records_between(
+        self, since: float | None = None, until: float | None = None
+    ) -> PeriodRecords:
+        """The operations started and the audit records written in [since, until) (no
+        bound when None), with the whole chain's verification, from one snapshot: what a
+        report reads next to a running application agrees with itself."""
+        operations_where, operations_params = _between("started_at", since, until)
+        audit_where, audit_params = _between("timestamp", since, until)
+        with self._read("read the records of a period") as conn:
+            operations = conn.execute(
+                f"SELECT * FROM operations{operations_where} ORDER BY started_at, rowid",
+                operations_params,
+            ).fetchall()
+            audit = conn.execute(
+                f"SELECT * FROM audit{audit_where} ORDER BY seq", audit_params
+            ).fetchall()
+            verification = _verify(conn)
+        return PeriodRecords(
+            operations=[self._decode_history_entry(row) for row in operations],
+            audit=[self._decode_audit_record(row) for row in audit],
+            verification=verification,
+        )
+
+    # -- proposals (what the runtime proposed itself) -----------------------------------
+
+    def add_proposal(
+        self,
+        *,
+        component: str,
+        kind: str,
+        from_version: str,
+        to_version: str,
+        source: str,
+        state: ProposalState,
+        reason: str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> ProposalRecord:
+        """Record a proposal; the component's open ones are superseded by it (one open
+        proposal per component: the newest says what the runtime wants now)."""
+        proposal_id = new_id("p")
+        with self._write(f"record a proposal for {component} {to_version}") as conn:
+            for old in proposals.open_ids(conn, component):
+                replaced = f"superseded by {proposal_id} ({kind} to {to_version})"
+                proposals.move(
+                    conn,
+                    old,
+                    ProposalState.SUPERSEDED,
+                    reason=replaced,
+                    actor=None,
+                    operation_id=None,
+                )
+            proposals.insert(
+                conn,
+                proposal_id=proposal_id,
+                component=component,
+                kind=kind,
+                from_version=from_version,
+                to_version=to_version,
+                source=source,
+                state=state,
+                reason=reason,
+                detail=dict(detail or {}),
+            )
+        return self.proposal(proposal_id)
+
+    def proposal(self, proposal_id: str) -> ProposalRecord:
+        with self._read(f"read proposal {proposal_id}") as conn:
+            return proposals.existing(conn, proposal_id, self._path)
+
+    def proposals(
+        self, *, open_only: bool = False, component: str | None = None, limit: int | None = None
+    ) -> list[ProposalRecord]:
+        """Proposals, newest first: every one, or only the open (pending, deferred) ones."""
+        clauses: list[str] = []
+        params: list[str] = []
+        if open_only:
+            clauses.append(f"state IN ({', '.join('?' for _ in proposals.OPEN_STATES)})")
+            params.extend(str(state) for state in proposals.OPEN_STATES)
+        if component is not None:
+            clauses.append("component = ?")
+            params.append(component)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM proposals{where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        with self._read("read the proposals") as conn:
+            found = conn.execute(sql, [*params, -1 if limit is None else limit]).fetchall()
+        return [rows.decode("proposals", rows.proposal_record, row, self._path) for row in found]
+
+    def move_proposal(
+        self,
+        proposal_id: str,
+        to: ProposalState,
+        *,
+        actor: str,
+        reason: str | None = None,
+        operation_id: str | None = None,
+    ) -> ProposalRecord:
+        """Change a proposal's state if that transition is allowed (else NoodleError,
+        nothing written). An approval or a rejection is audited with its actor."""
+        with self._write(f"move proposal {proposal_id} to {to}") as conn:
+            state = proposals.existing(conn, proposal_id, self._path).state
+            proposals.check_transition(proposal_id, state, to)
+            decided = to in (ProposalState.APPROVED, ProposalState.REJECTED)
+            proposals.move(
+                conn,
+                proposal_id,
+                to,
+                reason=reason,
+                actor=actor if decided else None,
+                operation_id=operation_id,
+            )
+            if decided:
+                row = conn.execute(
+                    "SELECT * FROM proposals WHERE id = ?", (proposal_id,)
+                ).fetchone()
+                record = rows.decode("proposals", rows.proposal_record, row, self._path)
+                journal.append_audit(
+                    conn,
+                    f"proposal.{to}",
+                    actor=actor,
+                    component=record.component,
+                    version_from=record.from_version,
+                    version_to=record.to_version,
+                    details=_present(
+                        proposal=proposal_id, kind=record.kind, source=record.source, reason=reason
+                    ),
+                )
+        return self.proposal(proposal_id)
+
+    def blocked_versions(self, component: str) -> set[str]:
+        """Versions of ``component`` never proposed again automatically: rejected, rolled
+        back, switched back or failed."""
+        with self._read(f"read the blocked versions of {component}") as conn:
+            return proposals.blocked_versions(conn, component)
+
+    def last_upgrade_at(self, component: str) -> float | None:
+        """When the last successful upgrade of ``component`` finished."""
+        with self._read(f"read the last upgrade of {component}") as conn:
+            row = conn.execute(
+                "SELECT MAX(finished_at) AS at FROM operations "
+                "WHERE component = ? AND kind = 'upgrade' AND status = 'succeeded'",
+                (component,),
+            ).fetchone()
+        return None if row["at"] is None else float(row["at"])
+
 
 def _rollback_quietly(conn: sqlite3.Connection) -> None:
     # The original error matters more than a failure to roll back after it.
     if conn.in_transaction:
         with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
+
+
+def _verify(conn: sqlite3.Connection) -> AuditVerification:
+    head = journal.read_head(conn)
+    found = conn.execute("SELECT * FROM audit ORDER BY seq")
+    return verify_chain((rows.audit_content(row) for row in found), head)
+
+
+def _between(column: str, since: float | None, until: float | None) -> tuple[str, list[float]]:
+    """A WHERE clause keeping ``column`` (one of ours, never user text) in [since, until)."""
+    clauses, params = [], []
+    if since is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"{column} < ?")
+        params.append(until)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _present(**values: Any) -> dict[str, Any]:

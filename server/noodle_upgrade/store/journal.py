@@ -280,6 +280,22 @@ def consume_point(conn: sqlite3.Connection, point_id: str, db_path: Path) -> Non
         )
 
 
+def release_points_after(conn: sqlite3.Connection, point_id: str) -> list[str]:
+    """Release the component's live points taken after ``point_id``: once a rollback
+    used it, they would lead forward, not back."""
+    newer = conn.execute(
+        "SELECT later.id FROM rollback_points AS later JOIN rollback_points AS used "
+        "ON later.component = used.component AND later.created_at > used.created_at "
+        "WHERE used.id = ? AND later.released_at IS NULL AND later.consumed_at IS NULL "
+        "ORDER BY later.created_at",
+        (point_id,),
+    ).fetchall()
+    ids = [str(row["id"]) for row in newer]
+    for newer_id in ids:
+        release_point(conn, newer_id)
+    return ids
+
+
 def release_point(conn: sqlite3.Connection, point_id: str) -> str | None:
     """Release one point and drop its saved state; returns its component, or None when
     it is unknown or already released."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from noodle_upgrade.models import UpgradeStatus
+from noodle_upgrade.models import ProposalState, UpgradeStatus
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,49 @@ class StoredEvent:
             "component": self.component,
             "data": dict(self.data),
         }
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """An upgrade or rollback the runtime proposed itself, and what became of it."""
+
+    id: str
+    component: str
+    kind: str  # "upgrade" | "rollback"
+    from_version: str
+    to_version: str
+    source: str  # "watcher", "manifest", "git", "manual", "trigger"
+    state: ProposalState
+    reason: str  # why it waits (pending, deferred) or what decided it
+    created_at: float
+    updated_at: float
+    decided_by: str | None
+    operation_id: str | None  # the upgrade or rollback that carried it out
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        # "version" is the target, as in `noodle status --json` (DESIGN §4).
+        return {
+            "id": self.id,
+            "component": self.component,
+            "version": self.to_version,
+            "reason": self.reason,
+            "kind": self.kind,
+            "from_version": self.from_version,
+            "source": self.source,
+            "state": str(self.state),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "decided_by": self.decided_by,
+            "operation": self.operation_id,
+            "detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True)
+class PeriodRecords:
+    """What happened in a period, read in one snapshot (``Store.records_between``)."""
+
+    operations: list[HistoryEntry]  # started in the period, oldest first
+    audit: list[AuditRecord]  # written in the period, in seq order
+    verification: AuditVerification  # of the whole chain, not just the period

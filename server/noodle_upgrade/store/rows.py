@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from noodle_upgrade.errors import StoreError
-from noodle_upgrade.models import RollbackPoint, UpgradeStatus
-from noodle_upgrade.store.records import AuditRecord, HistoryEntry, OutcomeCount, StoredEvent
+from noodle_upgrade.models import ProposalState, RollbackPoint, UpgradeStatus
+from noodle_upgrade.store.records import (
+    AuditRecord,
+    HistoryEntry,
+    OutcomeCount,
+    ProposalRecord,
+    StoredEvent,
+)
 
 T = TypeVar("T")
 
@@ -187,4 +193,26 @@ def audit_record(row: sqlite3.Row) -> AuditRecord:
         details=_json_object(row, "details"),
         previous_hash=_text(row, "previous_hash"),
         hash=_text(row, "hash"),
+    )
+
+
+def proposal_record(row: sqlite3.Row) -> ProposalRecord:
+    try:
+        state = ProposalState(row["state"])
+    except ValueError:
+        raise CorruptRowError(f"state is {row['state']!r}, not a proposal state") from None
+    return ProposalRecord(
+        id=_text(row, "id"),
+        component=_text(row, "component"),
+        kind=_text(row, "kind"),
+        from_version=_text(row, "from_version"),
+        to_version=_text(row, "to_version"),
+        source=_text(row, "source"),
+        state=state,
+        reason=_text(row, "reason"),
+        created_at=_number(row, "created_at"),
+        updated_at=_number(row, "updated_at"),
+        decided_by=_opt_text(row, "decided_by"),
+        operation_id=_opt_text(row, "operation_id"),
+        detail=_json_object(row, "detail"),
     )

@@ -12,10 +12,11 @@ import sqlite3
 from pathlib import Path
 
 from noodle_upgrade.errors import StoreError
-from noodle_upgrade.models import UpgradeStatus
+from noodle_upgrade.models import ProposalState, UpgradeStatus
 from noodle_upgrade.store.audit import GENESIS_HASH
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in UpgradeStatus)
+_PROPOSAL_STATES = ", ".join(f"'{state.value}'" for state in ProposalState)
 
 _V1: tuple[str, ...] = (
     """CREATE TABLE components (
@@ -94,7 +95,27 @@ _V1: tuple[str, ...] = (
 # Who runs an operation ("host:pid"), so that recovery spares live ones.
 _V2: tuple[str, ...] = ("ALTER TABLE operations ADD COLUMN owner TEXT",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# What the runtime proposed itself (watcher, git tags, triggers) and what became of it.
+_V3: tuple[str, ...] = (
+    f"""CREATE TABLE proposals (
+        id TEXT PRIMARY KEY,
+        component TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('upgrade', 'rollback')),
+        from_version TEXT NOT NULL,
+        to_version TEXT NOT NULL,
+        source TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ({_PROPOSAL_STATES})),
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        decided_by TEXT,
+        operation_id TEXT,
+        detail TEXT NOT NULL DEFAULT '{{}}'
+    )""",
+    "CREATE INDEX proposals_by_state ON proposals (state, component)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
