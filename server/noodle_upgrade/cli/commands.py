@@ -8,13 +8,13 @@ import json
 import os
 import sys
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from noodle_upgrade.cli import render
 from noodle_upgrade.cli.offline import open_offline
 from noodle_upgrade.control.client import ControlClient
+from noodle_upgrade.durable import write_atomically
 from noodle_upgrade.engine.integrity import folder_digest
 from noodle_upgrade.engine.manifest import load_project
 from noodle_upgrade.engine.planner import dependents_of
@@ -206,7 +206,7 @@ def audit(args: argparse.Namespace) -> int:
         records = project.store.export_audit()
     text = json.dumps(records, indent=2, sort_keys=True)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        write_atomically(Path(args.output), f"{text}\n".encode(), tag=str(os.getpid()))
         render.console.print(f"wrote {len(records)} audit records to {args.output}")
     else:
         print(text)
@@ -243,7 +243,7 @@ def audit_report(args: argparse.Namespace) -> int:
     )
     text = compliance.to_json(report) if output_format == "json" else compliance.to_markdown(report)
     if args.output:
-        _write_atomically(Path(args.output), text)
+        write_atomically(Path(args.output), text.encode(), tag=str(os.getpid()))
         render.console.print(f"wrote the compliance report to {args.output}", markup=False)
     else:
         sys.stdout.write(text)
@@ -269,25 +269,6 @@ def _refuse_report_options(args: argparse.Namespace) -> None:
             f"`noodle audit {args.action}` does not take {', '.join(given)}: "
             "only `noodle audit report` does"
         )
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Write beside ``target``, then rename over it: a reader, or a crash, finds the old
-    file or the whole new one, never a part."""
-    pending = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with pending.open("x", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(pending, target)
-    except OSError as exc:
-        with suppress(OSError):
-            pending.unlink(missing_ok=True)
-        raise NoodleError(
-            f"cannot write {target}: {exc.strerror or exc}; "
-            "check that its folder exists and is writable"
-        ) from None
 
 
 def events(args: argparse.Namespace) -> int:

@@ -11,9 +11,7 @@ upgrade, a rollback and recovery after a crash put it back from there.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import stat
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +21,13 @@ from typing import Any
 
 import tomli_w
 
+from noodle_upgrade.durable import (
+    is_temporary,
+    mode_of,
+    move_into_place,
+    write_atomically,
+    write_beside,
+)
 from noodle_upgrade.engine.manifest import toml_error_message
 from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import ProjectConfig
@@ -82,63 +87,8 @@ def backup_folder(project: ProjectConfig, op_id: str) -> Path:
     return project.state_dir / BACKUPS / op_id
 
 
-def _temporary(target: Path, tag: str) -> Path:
-    # Named after the operation: recovery after a crash finds and removes it.
-    return target.with_name(f".{target.name}.{tag}.tmp")
-
-
-def _is_temporary(path: Path, tag: str) -> bool:
-    return path.name.startswith(".") and path.name.endswith(f".{tag}.tmp")
-
-
-def _reason(exc: OSError | ConfigError) -> str:
-    return exc.message if isinstance(exc, ConfigError) else str(exc.strerror)
-
-
-def _mode(path: Path) -> int | None:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:  # no file: there is no mode to keep
-        return None
-
-
-def _write_beside(target: Path, content: bytes, tag: str, mode: int | None) -> Path:
-    """Write ``content`` to a temporary file in ``target``'s folder, flushed to disk, with
-    ``target``'s mode (``mode`` for a new file; None: the umask's default)."""
-    temporary = _temporary(target, tag)
-    kept = _mode(target)
-    mode = mode if kept is None else kept
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open("wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if mode is not None:
-            temporary.chmod(mode)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise ConfigError(f"{target}: cannot write: {exc.strerror}") from None
-    return temporary
-
-
-def _move_into_place(temporary: Path, target: Path) -> None:
-    try:
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise ConfigError(f"{target}: cannot replace: {exc.strerror}") from None
-    # The rename itself is durable only once the folder is flushed too.
-    folder = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-def write_atomically(target: Path, content: bytes, tag: str, mode: int | None = None) -> None:
-    """Replace ``target`` with ``content`` in one rename, keeping its mode (else ``mode``)."""
-    _move_into_place(_write_beside(target, content, tag, mode), target)
+def _reason(exc: OSError | NoodleError) -> str:
+    return exc.message if isinstance(exc, NoodleError) else str(exc.strerror)
 
 
 @dataclass
@@ -158,7 +108,7 @@ class ConfigReplacement:
 
     def commit(self) -> None:
         """Put the staged content in place: one rename."""
-        _move_into_place(self.staged, self.target)
+        move_into_place(self.staged, self.target)
         self.committed = True
 
     def revert(self) -> str | None:
@@ -172,8 +122,10 @@ class ConfigReplacement:
             if self.backup is None:
                 self.target.unlink(missing_ok=True)
             else:
-                write_atomically(self.target, self.backup.read_bytes(), self.op_id)
-        except (OSError, ConfigError) as exc:
+                write_atomically(
+                    self.target, self.backup.read_bytes(), self.op_id, create_folders=True
+                )
+        except (OSError, NoodleError) as exc:
             kept = f"; the previous content is in {self.backup}" if self.backup else ""
             return f"{self.target}: could not be restored ({_reason(exc)}){kept}"
         self.committed = False
@@ -194,8 +146,8 @@ def stage_replacement(
     target = project.root / relative
     backup = _back_up(project, op_id, relative)
     try:
-        staged = _write_beside(target, content, op_id, mode)
-    except ConfigError:
+        staged = write_beside(target, content, op_id, mode, create_folders=True)
+    except NoodleError:
         shutil.rmtree(backup_folder(project, op_id), ignore_errors=True)
         raise
     return ConfigReplacement(project, op_id, relative, staged, backup)
@@ -211,7 +163,7 @@ def _back_up(project: ProjectConfig, op_id: str, relative: str) -> Path | None:
     except OSError as exc:
         raise ConfigError(f"{target}: cannot read: {exc.strerror}") from None
     backup = backup_folder(project, op_id) / relative
-    write_atomically(backup, current, op_id, _mode(target))
+    write_atomically(backup, current, op_id, mode_of(target), create_folders=True)
     return backup
 
 
@@ -223,7 +175,7 @@ def backed_up(project: ProjectConfig, op_id: str) -> list[tuple[str, Path]]:
     return [
         (path.relative_to(folder).as_posix(), path)
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and not _is_temporary(path, op_id)
+        if path.is_file() and not is_temporary(path, op_id)
     ]
 
 
@@ -239,7 +191,7 @@ def stage_restore(project: ProjectConfig, from_op: str, op_id: str) -> ConfigRep
         content = backup.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{backup}: cannot read the backup: {exc.strerror}") from None
-    return stage_replacement(project, op_id, relative, content, _mode(backup))
+    return stage_replacement(project, op_id, relative, content, mode_of(backup))
 
 
 def restore_after_crash(project: ProjectConfig, operation_ids: Iterable[str]) -> list[str]:
@@ -254,7 +206,9 @@ def restore_after_crash(project: ProjectConfig, operation_ids: Iterable[str]) ->
         for relative, backup in backed_up(project, op_id):
             target = project.root / relative
             try:
-                write_atomically(target, backup.read_bytes(), op_id, _mode(backup))
+                write_atomically(
+                    target, backup.read_bytes(), op_id, mode_of(backup), create_folders=True
+                )
             except (OSError, ConfigError) as exc:
                 messages.append(
                     f"{target}: operation {op_id} was interrupted, but its backup {backup} "
