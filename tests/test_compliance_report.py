@@ -230,7 +230,7 @@ def test_the_report_accounts_for_every_upgrade_and_why_it_ended(project: Project
         "| analysis-failed | yes | 1 |",
         "| health-check-failed | yes | 1 |",
         "| manual (api) | no | 1 |",
-        "| calc | 1.1.0 → 1.0.0 | api | manual (api) | succeeded | - |",
+        "| calc | 1.1.0 → 1.0.0 | api | manual (api) | - | succeeded | - |",
     ):
         assert any(fragment in row for row in rollback_rows), fragment
     approvals = rows(markdown, "Approvals and rejections")
@@ -282,10 +282,13 @@ def test_rollbacks_the_runtime_started_are_told_apart_by_cause(
     assert report.components()[0].failure_rate == 0
     operations = rows(to_markdown(report), "Rollbacks and their causes")
     for fragment in (
-        "| calc | 1.1.0 → 1.0.0 | blue_green | blue-green switch-back | succeeded | - |",
-        "| calc | 1.2.0 → 1.0.0 | trigger | trigger | succeeded | - |",
+        "| calc | 1.1.0 → 1.0.0 | blue_green | blue-green switch-back | blue-green watch: ",
+        "| calc | 1.2.0 → 1.0.0 | trigger | trigger | - | succeeded | - |",
     ):
         assert any(fragment in row for row in operations), fragment
+    # What the warm window measured is kept: the switch-back says why it happened.
+    [switched] = [r for r in report.rollback_operations if r.actor == "blue_green"]
+    assert switched.reason is not None and "error rate" in switched.reason
 
 
 # ------------------------------------------------------------------ the command line
@@ -320,7 +323,7 @@ def test_the_cli_prints_markdown_by_default_and_json_on_request(greeter: Greeter
     assert markdown.startswith(f"# Compliance report: {greeter.root.name}\n")
     assert "| greeter | 1.0.0 → 1.1.0 | immediate | cli | succeeded |" in markdown
     assert "| manual (cli) | no | 1 |" in markdown
-    assert "| greeter | 1.1.0 → 1.0.0 | cli | manual (cli) | succeeded | - |" in markdown
+    assert "| greeter | 1.1.0 → 1.0.0 | cli | manual (cli) | - | succeeded | - |" in markdown
 
     shorthand = report_json(greeter.root)
     spelled_out = report_json(greeter.root, "--format", "json")

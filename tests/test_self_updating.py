@@ -225,8 +225,12 @@ def test_a_rolled_back_version_does_not_come_back_on_its_own(
     greeter.add("greeter", "1.0.1", greeter_source("1.0.1"))
     watched.wait_for("proposal.applied", version="1.0.1")
 
-    assert watched.rt.rollback("greeter", actor="dave").success
+    assert watched.rt.rollback("greeter", actor="dave", reason="wrong greetings").success
     time.sleep(0.3)  # policy checks and store notices pass
+
+    back = watched.rt.history("greeter")[0]
+    assert (back.kind, back.actor, back.reason) == ("rollback", "dave", "wrong greetings")
+    assert watched.rt.store.audit_records()[-1].details["reason"] == "wrong greetings"
 
     assert watched.rt.check_for_updates() == []
     assert watched.rt.load("greeter").hello() == "1.0.0"

@@ -124,10 +124,11 @@ def rollback(args: argparse.Namespace) -> int:
     client = _live(args)
     if client is not None:
         with client:
-            result = client.call("rollback", component=args.component, to=args.to, actor="cli")
-            return _report(result, args.json)
+            request = {"component": args.component, "to": args.to, "reason": args.reason}
+            return _report(client.call("rollback", actor="cli", **request), args.json)
     with _offline_runtime(args) as rt:
-        return _report(rt.rollback(args.component, to=args.to, actor="cli").to_dict(), args.json)
+        result = rt.rollback(args.component, to=args.to, actor="cli", reason=args.reason)
+        return _report(result.to_dict(), args.json)
 
 
 def approve(args: argparse.Namespace) -> int:

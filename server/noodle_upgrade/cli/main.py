@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     rollback = with_json(command("rollback", commands.rollback, "go back to a rollback point"))
     rollback.add_argument("component")
     rollback.add_argument("--to", metavar="POINT", help="rollback point id (default: the last)")
+    rollback.add_argument("--reason", help="why, kept in the history and the audit log")
     approve = with_json(command("approve", commands.approve, "run a pending proposal now"))
     approve.add_argument("id", help="proposal id, as `noodle status` lists it")
     reject = with_json(command("reject", commands.reject, "close a pending proposal"))

@@ -82,7 +82,8 @@ def wait(rt: Runtime, params: dict[str, Any]) -> Any:
 
 def rollback(rt: Runtime, params: dict[str, Any]) -> Any:
     component = _param(params, "component", str, required=True)
-    return rt.rollback(component, to=_param(params, "to", str), actor=_actor(params)).to_dict()
+    to, reason = _param(params, "to", str), _param(params, "reason", str)
+    return rt.rollback(component, to=to, actor=_actor(params), reason=reason).to_dict()
 
 
 def approve(rt: Runtime, params: dict[str, Any]) -> Any:

@@ -290,7 +290,7 @@ def _operation(entry: HistoryEntry) -> dict[str, Any]:
 
 
 def _rollback(entry: HistoryEntry) -> dict[str, Any]:
-    return {**_operation(entry), "cause": rollback_cause(entry)}
+    return {**_operation(entry), "cause": rollback_cause(entry), "reason": entry.reason}
 
 
 def _decision(record: AuditRecord) -> str:
@@ -457,6 +457,7 @@ def _md_rollbacks(report: ComplianceReport) -> str:
             _change(e),
             e.actor,
             rollback_cause(e),
+            e.reason,
             e.status.value,
             e.error_message,
         )
@@ -473,7 +474,7 @@ def _md_rollbacks(report: ComplianceReport) -> str:
             ),
             "### Rollback operations",
             _table_or_none(
-                ("started", "component", "change", "actor", "cause", "status", "error"),
+                ("started", "component", "change", "actor", "cause", "why", "status", "error"),
                 operations,
             ),
         ]

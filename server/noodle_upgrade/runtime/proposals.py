@@ -41,7 +41,7 @@ class DeskHooks:
 
     plan: Callable[[str, str], UpgradePlan]  # raises the refusal
     upgrade: Callable[[str, str, str | None, str], UpgradeResult]  # name, version, strategy, actor
-    rollback: Callable[[str, str], UpgradeResult]  # name, actor
+    rollback: Callable[[str, str, str], UpgradeResult]  # name, actor, reason
     busy: Callable[[str], bool]
 
 
@@ -249,7 +249,8 @@ class ProposalDesk:
         name = record.component
         try:
             if record.kind == ROLLBACK:
-                result = self.hooks.rollback(name, actor)
+                why = f"proposal {record.id}: {record.detail.get('detected', record.reason)}"
+                result = self.hooks.rollback(name, actor, why)
             else:
                 result = self.hooks.upgrade(name, record.to_version, self._strategy(), actor)
         except NoodleError as exc:

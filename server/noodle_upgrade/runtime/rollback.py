@@ -78,7 +78,14 @@ def _target(ctx: Context, slot: ComponentSlot, version: Version) -> tuple[Loaded
 
 
 class RollbackOperation:
-    def __init__(self, ctx: Context, slot: ComponentSlot, point: RollbackPoint, actor: str):
+    def __init__(
+        self,
+        ctx: Context,
+        slot: ComponentSlot,
+        point: RollbackPoint,
+        actor: str,
+        reason: str | None = None,
+    ):
         self.ctx, self.slot, self.point, self.actor = ctx, slot, point, actor
         self.started = time.perf_counter()
         self.op_id = new_id("rb")
@@ -94,6 +101,7 @@ class RollbackOperation:
             "strategy": "rollback",
             "actor": actor,
         }
+        self.reason = reason
 
     def result(self, status: UpgradeStatus, error: NoodleError | None = None) -> UpgradeResult:
         elapsed = time.perf_counter() - self.started
@@ -125,7 +133,7 @@ class RollbackOperation:
 
     def refuse(self, error: NoodleError) -> UpgradeResult:
         self.ctx.store.record_refusal(
-            **self.journal, error_code=error.code, error_message=error.message
+            **self.journal, error_code=error.code, error_message=error.message, reason=self.reason
         )
         self.ctx.events.publish(
             "rollback.refused", self.slot.name, id=self.op_id, error=error.message
@@ -148,7 +156,7 @@ class RollbackOperation:
             )
         except NoodleError as exc:
             return self.refuse(exc)
-        ctx.store.begin_operation(**self.journal, path=[point.version])
+        ctx.store.begin_operation(**self.journal, path=[point.version], reason=self.reason)
         self._stage("journaled")
         fresh_target: LoadedVersion | None = None
         try:

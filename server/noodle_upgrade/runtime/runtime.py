@@ -81,7 +81,9 @@ class Runtime:
                 upgrade=lambda name, version, strategy, actor: self.upgrade(
                     name, version, strategy=strategy, actor=actor
                 ),
-                rollback=lambda name, actor: self.rollback(name, actor=actor),
+                rollback=lambda name, actor, reason: self.rollback(
+                    name, actor=actor, reason=reason
+                ),
                 busy=lambda name: name in self._busy,
             ),
         )
@@ -304,14 +306,19 @@ class Runtime:
         request (one key) sees one version throughout: ``with rt.routing_key(req_id):``."""
         return routing_key_scope(key)
 
-    def rollback(self, name: str, to: str | None = None, *, actor: str = "api") -> UpgradeResult:
-        """Go back to the last rollback point of ``name`` (or the point ``to``)."""
-        return self._rollback(name, to, actor, explicit=True)
+    def rollback(
+        self, name: str, to: str | None = None, *, actor: str = "api", reason: str | None = None
+    ) -> UpgradeResult:
+        """Go back to the last rollback point of ``name`` (or the point ``to``); ``reason``
+        (why) is kept in the history and the audit log."""
+        return self._rollback(name, to, actor, explicit=True, reason=reason)
 
-    def _rollback(self, name: str, to: str | None, actor: str, *, explicit: bool) -> UpgradeResult:
+    def _rollback(
+        self, name: str, to: str | None, actor: str, *, explicit: bool, reason: str | None = None
+    ) -> UpgradeResult:
         slot = self._ctx.slot(name)
         point = find_point(self._ctx, name, to, explicit=explicit)
-        operation = RollbackOperation(self._ctx, slot, point, actor)
+        operation = RollbackOperation(self._ctx, slot, point, actor, reason)
         return self._operate(name, operation.op_id, operation.run, operation.refuse)
 
     def status(self) -> dict[str, Any]:
@@ -444,7 +451,7 @@ class Runtime:
         name = transaction.slot.name
 
         def switch_back(reason: str) -> None:
-            self._rollback(name, point.id, "blue_green", explicit=False)
+            self._rollback(name, point.id, "blue_green", explicit=False, reason=reason)
 
         window = WarmWindow(
             transaction.slot,

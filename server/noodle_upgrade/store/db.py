@@ -237,8 +237,10 @@ class Store:
         strategy: str,
         actor: str,
         path: Sequence[str],
+        reason: str | None = None,
     ) -> HistoryEntry:
-        """Journal an operation's intent (status in_progress) before it acts."""
+        """Journal an operation's intent (status in_progress) before it acts; ``reason``
+        says why it was started when something else than a person asked."""
         entry = journal.new_entry(
             op_id=op_id,
             kind=kind,
@@ -248,6 +250,7 @@ class Store:
             strategy=strategy,
             actor=actor,
             path=path,
+            reason=reason,
         )
         with self._write(f"record the start of {kind} {op_id}") as conn:
             journal.insert_operation(conn, entry, self._path)
@@ -261,7 +264,12 @@ class Store:
                 component=component,
                 version_from=from_version,
                 version_to=to_version,
-                details={"operation": op_id, "strategy": strategy, "path": list(path)},
+                details={
+                    "operation": op_id,
+                    "strategy": strategy,
+                    "path": list(path),
+                    **_present(reason=reason),
+                },
             )
         owner.started(op_id)
         self._running.add(op_id)
@@ -335,6 +343,7 @@ class Store:
         actor: str,
         error_code: str,
         error_message: str,
+        reason: str | None = None,
     ) -> HistoryEntry:
         """Journal an operation refused before it began: history row and audit record."""
         entry = journal.new_entry(
@@ -346,6 +355,7 @@ class Store:
             strategy=strategy,
             actor=actor,
             path=[],
+            reason=reason,
         )
         entry = replace(
             entry,

@@ -45,8 +45,8 @@ _SET_LOCK = (
 )
 _INSERT_OPERATION = (
     "INSERT INTO operations (id, kind, component, from_version, to_version, strategy, status, "
-    "error_code, error_message, actor, started_at, finished_at, path, rollback_point_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error_code, error_message, actor, started_at, finished_at, path, rollback_point_id, "
+    "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _FINISH_OPERATION = (
     "UPDATE operations SET status = ?, error_code = ?, error_message = ?, finished_at = ?, "
@@ -103,6 +103,8 @@ def audit_operation(
     conn: sqlite3.Connection, entry: HistoryEntry, actor: str, details: Mapping[str, Any]
 ) -> AuditRecord:
     """The audit record of an operation's step: ``{kind}.{status}``."""
+    if entry.reason is not None:
+        details = {**details, "reason": entry.reason}
     return append_audit(
         conn,
         f"{entry.kind}.{entry.status.value}",
@@ -166,6 +168,7 @@ def new_entry(
     strategy: str,
     actor: str,
     path: Sequence[str],
+    reason: str | None = None,
 ) -> HistoryEntry:
     """A fresh in_progress entry, started now."""
     if kind not in OPERATION_KINDS:
@@ -185,6 +188,7 @@ def new_entry(
         finished_at=None,
         path=list(path),
         rollback_point_id=None,
+        reason=reason,
     )
 
 
@@ -210,6 +214,7 @@ def insert_operation(conn: sqlite3.Connection, entry: HistoryEntry, db_path: Pat
             entry.finished_at,
             canonical_json(entry.path),
             entry.rollback_point_id,
+            entry.reason,
         ),
     )
 

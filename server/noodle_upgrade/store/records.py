@@ -29,6 +29,7 @@ class HistoryEntry:
     finished_at: float | None
     path: list[str]
     rollback_point_id: str | None  # the point an upgrade left, or the one a rollback used
+    reason: str | None = None  # why it was started (an automatic cause, a proposal)
 
     @property
     def duration(self) -> float | None:
@@ -51,6 +52,7 @@ class HistoryEntry:
             "finished_at": self.finished_at,
             "path": list(self.path),
             "rollback_point": self.rollback_point_id,
+            "reason": self.reason,
         }
 
 

@@ -110,6 +110,7 @@ def history_entry(row: sqlite3.Row) -> HistoryEntry:
         finished_at=_opt_number(row, "finished_at"),
         path=_string_list(row, "path"),
         rollback_point_id=_opt_text(row, "rollback_point_id"),
+        reason=_opt_text(row, "reason"),
     )
 
 

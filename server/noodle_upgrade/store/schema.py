@@ -115,7 +115,11 @@ _V3: tuple[str, ...] = (
     "CREATE INDEX proposals_by_state ON proposals (state, component)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# Why an operation was started, when something else than a person asked: the cause a
+# blue-green window or a trigger measured, the proposal an approval carried out.
+_V4: tuple[str, ...] = ("ALTER TABLE operations ADD COLUMN reason TEXT",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
