@@ -133,8 +133,10 @@ class Monitor:
 
     def _apply(self, event: Event) -> LogLine | None:
         kind, name, data = event.kind, event.component, event.data
-        if name is None or kind == "component.activated":
-            return None
+        if name is None or kind == "component.activated" or kind.endswith(".stage"):
+            return None  # the stages of an operation are too quick to show one by one
+        if kind.startswith(("proposal.", "update.")):
+            return None  # the demo steers every upgrade itself; proposals would only wait
         if kind == "upgrade.started":
             strategy, target = str(data.get("strategy")), str(data.get("to_version"))
             self._rollouts[name] = Rollout(strategy, target)
