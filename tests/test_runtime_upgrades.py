@@ -317,7 +317,10 @@ REFUSALS = {
             "svc",
             "1.1.0",
             {
-                "svc.py": "from . import svc_helper\n\nraise RuntimeError('no config')\n",
+                "svc.py": (
+                    "from . import svc_helper\n\n\ndef hello():\n    return '1.1.0'\n\n\n"
+                    "raise RuntimeError('no config')\n"
+                ),
                 "svc_helper.py": "X = 1\n",
             },
         ),
@@ -431,18 +434,19 @@ def test_the_handle_offers_exactly_the_active_versions_names(project: Project) -
     )
     with project.open() as rt:
         handle = rt.load("svc")
-        project.add(
+        project.add(  # old_only() is gone: a breaking change, so a major version
             "svc",
-            "1.1.0",
-            greeter_source("1.1.0", "\nLIMIT = 20\n\n\ndef new_only():\n    return 2\n"),
+            "2.0.0",
+            greeter_source("2.0.0", "\nLIMIT = 20\n\n\ndef new_only():\n    return 2\n"),
+            upgrade_from=["1.0.0"],
         )
         assert (handle.hello(), handle.LIMIT, handle.old_only()) == ("1.0.0", 10, 1)
         with pytest.raises(AttributeError):
             handle.new_only()
 
-        assert rt.upgrade("svc", "1.1.0").success
+        assert rt.upgrade("svc", "2.0.0").success
 
-        assert (handle.hello(), handle.LIMIT, handle.new_only()) == ("1.1.0", 20, 2)
+        assert (handle.hello(), handle.LIMIT, handle.new_only()) == ("2.0.0", 20, 2)
         with pytest.raises(AttributeError):
             handle.old_only  # noqa: B018
         assert "new_only" in dir(handle) and "old_only" not in dir(handle)

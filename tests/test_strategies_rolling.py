@@ -17,7 +17,7 @@ STEPS: dict[str, Any] = {"step_seconds": 0.2, "min_calls": 10, "batch_size": 2}
 def worker_source(key: str, *, fail_every: int = 0, downgrade: bool = False) -> str:
     """A pooled worker: each member counts the calls it served under ``key``."""
     failing = (
-        f"if self.{key} % {fail_every} == 0: raise RuntimeError('bad batch')" if fail_every else ""
+        f"if self._{key} % {fail_every} == 0: raise RuntimeError('bad batch')" if fail_every else ""
     )
     hooks = "def migrate(state, from_version):\n    return state\n"
     if downgrade:
@@ -29,22 +29,22 @@ import threading
 class Worker:
     def __init__(self):
         self._lock = threading.Lock()
-        self.{key} = 0
+        self._{key} = 0
 
     def work(self, x):
         with self._lock:
-            self.{key} += 1
+            self._{key} += 1
         {failing}
         return x * 2
 
     def served(self):
-        return self.{key}
+        return self._{key}
 
     def snapshot(self):
-        return {{"served": self.{key}}}
+        return {{"served": self._{key}}}
 
     def restore(self, state):
-        self.{key} = state["served"]
+        self._{key} = state["served"]
 
 
 def create():
@@ -124,7 +124,8 @@ def test_a_pooled_component_takes_only_rolling(workers: Project) -> None:
 
 
 def test_a_pool_of_another_size_is_refused(workers: Project) -> None:
-    workers.add("worker", "1.3.0", worker_source("count"), entry="worker:create", pool=POOL + 2)
+    source = worker_source("count", downgrade=True)
+    workers.add("worker", "1.3.0", source, entry="worker:create", pool=POOL + 2)
     with workers.open() as rt:
         result = rt.upgrade("worker", "1.3.0", strategy="rolling", **STEPS)
         assert result.error_code == "pool-size-changed"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from noodle_upgrade.cli import commands
+from noodle_upgrade.cli import changes, commands
 from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import STRATEGY_NAMES
 from noodle_upgrade.reports.compliance import FORMATS, parse_bound
@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="WHEN",
         help=f"report: {when}; a date is inclusive",
     )
+    diff = with_json(command("diff", changes.diff, "what changed in the API between versions"))
+    diff.add_argument("component")
+    diff.add_argument("old", metavar="V1", help="the version upgraded from")
+    diff.add_argument("new", metavar="V2", help="the version upgraded to")
+    impact = with_json(
+        command("impact", changes.impact, "the call sites in this project a version breaks")
+    )
+    impact.add_argument("component")
+    impact.add_argument("version")
     hash_ = command("hash", commands.hash_folder, "print the sha256 of a version folder")
     hash_.add_argument("folder")
     with_json(command("events", commands.events, "follow a live runtime's events"))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from noodle_upgrade.engine.planner import UpgradePlan
@@ -121,3 +122,40 @@ def event(value: dict[str, Any]) -> None:
     data = ", ".join(f"{key}={item}" for key, item in value["data"].items() if key != "metrics")
     component = value["component"] or "-"
     console.print(f"{_when(value['time'])} [bold]{value['kind']}[/] {component} {data}")
+
+
+def api_diff(data: dict[str, Any]) -> None:
+    """``noodle diff``: breaking changes, additions, and the bump they call for."""
+    change = f"{data['component']} {data['from_version']} → {data['to_version']}"
+    console.print(
+        f"[bold]{change}[/]: {len(data['breaking'])} breaking, "
+        f"{len(data['additions'])} added; declared {data['declared_bump']}, "
+        f"suggested {data['suggested_bump']}"
+    )
+    for title, rows in (("breaking", data["breaking"]), ("added", data["additions"])):
+        if rows:
+            table = Table("kind", title=title)
+            table.add_column("path", overflow="fold")
+            table.add_column("detail")
+            for row in rows:  # details quote code: list[str] is not markup
+                table.add_row(row["kind"], escape(row["path"]), escape(row["detail"]))
+            console.print(table)
+    if data["finding"]:
+        console.print(f"[red]✘[/] {escape(data['finding'])}")
+
+
+def impact(data: dict[str, Any]) -> None:
+    """``noodle impact``: the call sites a version breaks, and the dependents."""
+    target = f"{data['component']} {data['version']}"
+    sites = data["call_sites"]
+    console.print(f"[bold]{target}[/]: {data['uses']} use(s) in the workspace, {len(sites)} broken")
+    for site in sites:
+        where = f"{site['path']}:{site['line']}:{site['column'] + 1}"
+        console.print(f"{where}: {site['message']}", markup=False)
+    for dependent in data["dependents"]:
+        verdict = "accepts it" if dependent["accepts"] else "[red]does not accept it[/]"
+        console.print(
+            f"dependent {dependent['name']} {dependent['version']} requires "
+            f"{data['component']} {dependent['requires']}: {verdict}"
+        )
+    warnings(data["problems"])

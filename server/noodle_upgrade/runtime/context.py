@@ -8,6 +8,7 @@ from noodle_upgrade.config import Settings
 from noodle_upgrade.engine.registry import Registry
 from noodle_upgrade.errors import ComponentNotFoundError
 from noodle_upgrade.models import ComponentDescriptor, ProjectConfig
+from noodle_upgrade.runtime.api_cache import ApiCache
 from noodle_upgrade.runtime.events import EventBus
 from noodle_upgrade.runtime.slot import ComponentSlot
 from noodle_upgrade.store import Store
@@ -21,6 +22,7 @@ class Context:
     registry: Registry
     events: EventBus
     slots: dict[str, ComponentSlot] = field(default_factory=dict)
+    apis: ApiCache = field(default_factory=ApiCache)
 
     def active_descriptors(self) -> dict[str, ComponentDescriptor]:
         return {name: slot.active.descriptor for name, slot in self.slots.items()}

@@ -95,12 +95,14 @@ class ProposalDesk:
             decision = assess(
                 self.ctx, plan, self._strategy() or self.ctx.settings.default_strategy
             )
+            change = self.ctx.apis.diff_or_none(self.ctx.slot(name).active.descriptor, plan.target)
             detail = {
                 "change": str(plan.bump),
                 "critical": plan.target.critical,
                 "path": plan.path,
                 "warnings": [*plan.warnings, *plan.target.warnings],
                 "decision": decision.to_dict(),
+                "breaking": [] if change is None else change.to_dict()["breaking"],
             }
             return self._file(name, "upgrade", target, source, reason, detail)
 
@@ -161,6 +163,17 @@ class ProposalDesk:
     # -- judging ------------------------------------------------------------------------
 
     def _judge(self, name: str, detail: dict[str, Any]) -> Verdict:
+        verdict = self._policy_verdict(name, detail)
+        breaking = detail.get("breaking") or []
+        if verdict.action == "apply" or not breaking:
+            return verdict
+        # What an operator weighs before approving: what the new version breaks.
+        first = breaking[0]
+        more = f" and {len(breaking) - 1} more" if len(breaking) > 1 else ""
+        what = f"{first['kind']} {first['path']}: {first['detail']}{more}"
+        return Verdict(verdict.action, f"{verdict.reason}; it breaks the API: {what}")
+
+    def _policy_verdict(self, name: str, detail: dict[str, Any]) -> Verdict:
         settings = self.ctx.settings
         change = Change(name, str(detail["change"]), bool(detail["critical"]))
         verdict = judge(

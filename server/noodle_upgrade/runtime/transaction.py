@@ -20,6 +20,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from noodle_upgrade.analysis.diff import bump_finding, suggested_bump
 from noodle_upgrade.config import origin
 from noodle_upgrade.engine.config_migration import (
     MIGRATION_FAILED,
@@ -189,6 +190,7 @@ class UpgradeTransaction:
         for step in plan.steps:
             verify_integrity(step)
         self._apply_level(plan)
+        self._check_api(plan)
         check_applicable(self.strategy.name, plan.target)
         active = self.slot.active.descriptor
         if plan.target.pool_size != active.pool_size:
@@ -214,6 +216,30 @@ class UpgradeTransaction:
                 "strict validation refuses: " + "; ".join(findings), code="manifest-error"
             )
         self.warnings.extend(findings)
+
+    def _check_api(self, plan: UpgradePlan) -> None:
+        """Change analysis: the API the callers see, before and after. A declared bump
+        smaller than the change (breaks in a minor, additions in a patch) is refused at
+        the strict level and a warning at the normal one."""
+        level = self.ctx.settings.validation_level
+        if level is ValidationLevel.PERMISSIVE:
+            return
+        try:
+            change = self.ctx.apis.diff(self.slot.active.descriptor, plan.target)
+        except NoodleError as exc:
+            self.warnings.append(f"change analysis skipped: {exc.message}")
+            return
+        self.metrics["api"] = {
+            "breaking": len(change.breaking),
+            "additions": len(change.additions),
+            "suggested_bump": str(suggested_bump(change)),
+        }
+        finding = bump_finding(change, plan.bump, old_version=plan.from_version)
+        if finding is None:
+            return
+        if level is ValidationLevel.STRICT:
+            raise ValidationError(f"strict validation refuses: {finding}", code="understated-bump")
+        self.warnings.append(finding)
 
     def _time_left(self) -> float:
         """Each step's own limit, cut short by what remains of the whole upgrade's."""

@@ -47,6 +47,7 @@ def _learn(baselines: dict[str, float], key: str, value: float) -> None:
 def assess(ctx: Context, plan: UpgradePlan, strategy: str) -> Decision:
     """The decision engine's view of a planned upgrade, from the journal's statistics."""
     target = plan.target
+    change = ctx.apis.diff_or_none(ctx.slot(plan.component).active.descriptor, target)
     decision_input = DecisionInput(
         component=plan.component,
         from_version=plan.from_version,
@@ -55,6 +56,7 @@ def assess(ctx: Context, plan: UpgradePlan, strategy: str) -> Decision:
         critical=target.critical,
         strategy=strategy,
         warnings=(*plan.warnings, *target.warnings),
+        breaking_changes=0 if change is None else len(change.breaking),
         stats=OutcomeStats.from_counts(ctx.store.outcome_stats()),
         stateful=target.stateful,
     )

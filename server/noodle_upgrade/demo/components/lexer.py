@@ -13,10 +13,10 @@ from noodle_upgrade.demo.components.release import Release
 LEXER_1_0_0 = '''\
 """Lexer 1.0.0: a character-by-character scanner. Only spaces separate tokens."""
 
-DIGITS = "0123456789"
-LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
-OPERATORS = "+-*"
-PARENS = "()"
+_DIGITS = "0123456789"
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+_OPERATORS = "+-*"
+_PARENS = "()"
 
 
 def tokenize(source):
@@ -26,20 +26,20 @@ def tokenize(source):
         char = source[position]
         if char == " ":
             position += 1
-        elif char in DIGITS:
+        elif char in _DIGITS:
             start = position
-            while position < length and source[position] in DIGITS:
+            while position < length and source[position] in _DIGITS:
                 position += 1
             tokens.append(("int", int(source[start:position])))
-        elif char in LETTERS:
+        elif char in _LETTERS:
             start = position
-            while position < length and source[position] in LETTERS + DIGITS:
+            while position < length and source[position] in _LETTERS + _DIGITS:
                 position += 1
             tokens.append(("name", source[start:position]))
-        elif char in OPERATORS:
+        elif char in _OPERATORS:
             tokens.append(("op", char))
             position += 1
-        elif char in PARENS:
+        elif char in _PARENS:
             tokens.append((char, char))
             position += 1
         else:

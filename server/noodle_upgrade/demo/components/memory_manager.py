@@ -340,23 +340,23 @@ MEMORY_MANAGER_2_0_1 = _patched(
         """def create():
     return MemoryManager()
 """,
-        """INSTANCES = weakref.WeakSet()
-RETAINED_LIMIT = 2_000
+        """_INSTANCES = weakref.WeakSet()
+_RETAINED_LIMIT = 2_000
 
 
 def create():
     manager = MemoryManager()
-    INSTANCES.add(manager)
+    _INSTANCES.add(manager)
     return manager
 
 
-def health():
+def _health():
     \"\"\"Closed frames must not hold on to their cells.\"\"\"
-    for manager in list(INSTANCES):
+    for manager in list(_INSTANCES):
         retained = manager.stats()["retained_cells"]
-        if retained > RETAINED_LIMIT:
+        if retained > _RETAINED_LIMIT:
             raise AssertionError(
-                f"closed frames still hold {retained:,} cells (limit {RETAINED_LIMIT:,})"
+                f"closed frames still hold {retained:,} cells (limit {_RETAINED_LIMIT:,})"
             )
     return True
 """,
@@ -412,7 +412,7 @@ RELEASES = (
         entry="memory_manager:create",
         manifest={
             "type": "runtime",
-            "health_check": "memory_manager:health",
+            "health_check": "memory_manager:_health",
             "downgrade": "memory_manager:downgrade",
             "upgrade_from": ["2.0.0"],
         },
