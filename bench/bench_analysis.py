@@ -21,7 +21,8 @@ from common import header, table
 from noodle_upgrade.analysis.api import Api
 from noodle_upgrade.analysis.diff import ApiDiff, diff_api
 from noodle_upgrade.analysis.extract import ParsedFiles, extract_api
-from noodle_upgrade.analysis.impact import Finding, check_uses, scan_workspace
+from noodle_upgrade.analysis.impact import Finding, check_uses
+from noodle_upgrade.analysis.uses import scan_workspace
 
 LINES = 20_000
 ROUNDS = 5

@@ -18,14 +18,8 @@ import pytest
 
 from noodle_upgrade.analysis.api import Api, ApiObject, Kind, Parameter, ParameterKind
 from noodle_upgrade.analysis.extract import extract_api
-from noodle_upgrade.analysis.impact import (
-    Finding,
-    Span,
-    Use,
-    check_uses,
-    find_uses,
-    scan_workspace,
-)
+from noodle_upgrade.analysis.impact import Finding, check_uses
+from noodle_upgrade.analysis.uses import Span, Use, find_uses, scan_workspace
 from noodle_upgrade.demo.components import publish, release
 from noodle_upgrade.scaffold import write_component
 

@@ -15,7 +15,8 @@ from packaging.version import Version
 from noodle_upgrade.analysis.api import Api
 from noodle_upgrade.analysis.diff import bump_finding, diff_api, suggested_bump
 from noodle_upgrade.analysis.extract import ParsedFiles, extract_api
-from noodle_upgrade.analysis.impact import check_uses, scan_workspace
+from noodle_upgrade.analysis.impact import check_uses
+from noodle_upgrade.analysis.uses import scan_workspace
 from noodle_upgrade.cli import render
 from noodle_upgrade.engine.manifest import load_project
 from noodle_upgrade.engine.planner import dependents_of
