@@ -74,7 +74,7 @@ def impact(args: argparse.Namespace) -> int:
     scan = scan_workspace(
         config.root, [args.component], exclude=[config.store_dir, config.state_dir]
     )
-    findings = check_uses(scan.uses, api)
+    findings = sorted(check_uses(scan.uses, api), key=lambda f: (f.file, f.line, f.column))
     data = {
         "component": args.component,
         "version": str(target.version),
@@ -92,7 +92,7 @@ def impact(args: argparse.Namespace) -> int:
             for finding in findings
         ],
         "dependents": _dependents(config, registry, args.component, target.version),
-        "problems": [f"{problem.file}: {problem.message}" for problem in scan.problems],
+        "problems": [problem.message for problem in scan.problems],  # each names its file
     }
     render.print_json(data) if args.json else render.impact(data)
     return EXIT_FINDING if findings else EXIT_OK
