@@ -10,8 +10,10 @@ The workspace calls the component through ``rt.load`` handles in functions and m
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -119,6 +121,22 @@ def write_workspace(root: Path, every: int) -> int:
     return lines
 
 
+def write_real_releases(root: Path) -> int:
+    """Two releases of real code: this Python's own ``asyncio`` package, the second with
+    a new function in two of its modules. Returns its lines."""
+    source = Path(sysconfig.get_paths()["stdlib"]) / "asyncio"
+    for version in ("1.0.0", "1.1.0"):
+        shutil.copytree(
+            source, root / version / "asyncio", ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for module in ("queues.py", "locks.py"):
+        changed = root / "1.1.0" / "asyncio" / module
+        changed.write_text(
+            changed.read_text() + "\n\ndef added(value, *, strict=False):\n    return value\n"
+        )
+    return sum(f.read_text().count("\n") for f in (root / "1.0.0").rglob("*.py"))
+
+
 def timed(work: Callable[[], object]) -> list[float]:
     samples = []
     for _ in range(ROUNDS):
@@ -150,6 +168,17 @@ def main() -> int:
             parsed = ParsedFiles()  # what `noodle diff` does: one cache for both versions
             return diff_api(extract("1.0.0", parsed), extract(version, parsed))
 
+        real = root / "real"
+        real_lines = write_real_releases(real)
+
+        def diff_real() -> ApiDiff:
+            parsed = ParsedFiles()
+            old, new = (
+                extract_api(real / v, "asyncio", component="asyncio", version=v, parsed=parsed)
+                for v in ("1.0.0", "1.1.0")
+            )
+            return diff_api(old, new)
+
         def impact(workspace: Path) -> list[Finding]:
             return check_uses(scan_workspace(workspace, ["widgets"]).uses, target)
 
@@ -161,6 +190,7 @@ def main() -> int:
             ("extract one version", lambda: extract("1.0.0")),
             ("diff 1.0.0 → 2.0.0 (every file changed)", lambda: diff("2.0.0")),
             ("diff 1.0.0 → 1.1.0 (2 files changed)", lambda: diff("1.1.0")),
+            (f"diff of real code: asyncio, {real_lines:,} lines, 2 files changed", diff_real),
             ("impact, every file uses the component", lambda: impact(every)),
             ("impact, 1 file in 10 uses it", lambda: impact(some)),
         ):
