@@ -378,10 +378,13 @@ def test_a_store_at_schema_2_migrates_and_keeps_its_data(db_path: Path) -> None:
         store.activate("parser", "1.0.0", actor="test")
         upgraded = operation(store, "up-1", UpgradeStatus.SUCCEEDED, to_version="1.1.0")
         audit = store.audit_records()
-    # What a release at schema version 2 left behind: no proposals, no operation reasons.
+    # What a release at schema version 2 left behind: no proposals, no operation reasons,
+    # no ALE tables (schema v3, v4, v5).
     conn = raw(db_path)
     conn.execute("DROP TABLE proposals")
     conn.execute("ALTER TABLE operations DROP COLUMN reason")
+    for table in ("ale_candidates", "ale_inputs", "ale_sites", "ale_signatures"):
+        conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
 

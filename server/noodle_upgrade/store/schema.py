@@ -119,7 +119,51 @@ _V3: tuple[str, ...] = (
 # blue-green window or a trigger measured, the proposal an approval carried out.
 _V4: tuple[str, ...] = ("ALTER TABLE operations ADD COLUMN reason TEXT",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+# Adaptive Library Evolution: what was seen (signatures, call sites, sampled inputs),
+# what was tried (candidates and their verdicts), what serves (routes).
+_V5: tuple[str, ...] = (
+    """CREATE TABLE ale_signatures (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        function TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0,
+        sampled INTEGER NOT NULL DEFAULT 0,
+        total_ns INTEGER NOT NULL DEFAULT 0,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        UNIQUE (function, signature)
+    )""",
+    """CREATE TABLE ale_sites (
+        signature_id INTEGER NOT NULL REFERENCES ale_signatures (id),
+        site TEXT NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (signature_id, site)
+    )""",
+    """CREATE TABLE ale_inputs (
+        signature_id INTEGER NOT NULL REFERENCES ale_signatures (id),
+        slot INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (signature_id, slot)
+    )""",
+    """CREATE TABLE ale_candidates (
+        id TEXT PRIMARY KEY,
+        signature_id INTEGER NOT NULL REFERENCES ale_signatures (id),
+        family TEXT NOT NULL,
+        source TEXT NOT NULL,
+        tolerance TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN
+            ('validated', 'rejected', 'canary', 'promoted', 'demoted')),
+        speedup REAL,
+        mismatches INTEGER NOT NULL DEFAULT 0,
+        verdict TEXT NOT NULL DEFAULT '{}',
+        reason TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    "CREATE INDEX ale_candidates_by_signature ON ale_candidates (signature_id, status)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
