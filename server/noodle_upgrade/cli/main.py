@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from noodle_upgrade.cli import changes, commands
+from noodle_upgrade.cli import ale, changes, commands
 from noodle_upgrade.errors import ConfigError, NoodleError
 from noodle_upgrade.models import STRATEGY_NAMES
 from noodle_upgrade.reports.compliance import FORMATS, parse_bound
@@ -99,6 +99,23 @@ def _parser() -> argparse.ArgumentParser:
     hash_.add_argument("folder")
     with_json(command("events", commands.events, "follow a live runtime's events"))
     with_json(command("demo", commands.demo, "run the built-in demo"))
+    ale_help = "Adaptive Library Evolution: faster numpy calls, validated and approved"
+    ale_sub = command("ale", None, ale_help).add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+
+    def ale_command(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
+        child = ale_sub.add_parser(name, help=help_text, description=help_text, parents=[project])
+        child.set_defaults(handler=handler)
+        return with_json(child)
+
+    ale_command("report", ale.report, "recorded signatures and their candidates")
+    ale_command("evolve", ale.evolve, "generate and validate candidates for what was recorded")
+    ale_approve = ale_command("approve", ale.approve, "let a validated candidate serve as canary")
+    ale_approve.add_argument("id", help="candidate id, as `noodle ale report` lists it")
+    ale_reject = ale_command("reject", ale.reject, "never let a candidate serve")
+    ale_reject.add_argument("id", help="candidate id, as `noodle ale report` lists it")
+    ale_reject.add_argument("--reason", help="why, kept with the candidate and in the audit log")
     return parser
 
 
