@@ -7,6 +7,7 @@ Every verdict here comes from the real sandbox: a child Python process with real
 from __future__ import annotations
 
 import math
+import pickle
 from operator import mul
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,24 @@ QUICK: dict[str, Any] = {
 FLOATS_3 = "list[float](3), list[float](3)"
 MATRICES_2x2 = "ndarray[float64](2,2)C, ndarray[float64](2,2)C"
 FAMILY = {family.name: family for family in FAMILIES}
+
+
+def test_stored_inputs_are_unpickled_in_the_child_and_damaged_ones_left_out() -> None:
+    source = (
+        "from operator import mul\nfrom numpy import float64\n\n"
+        "def candidate(a, b):\n"
+        "    if a[0] == 42.0:\n        return float64(0.0)\n"
+        "    return float64(0.0) + sum(map(mul, a, b))\n"
+    )
+    stored = [b"not a pickle", pickle.dumps(([42.0, 1.0, 1.0], [1.0, 1.0, 1.0]))]
+
+    verdict = validate(_handmade(source), (), pickled_inputs=stored, **QUICK)
+
+    assert not verdict.passed  # the good blob was compared; the damaged one left out
+    assert [mismatch.input for mismatch in verdict.mismatches] == [
+        "recorded #1: ([42.0, 1.0, 1.0], [1.0, 1.0, 1.0])"
+    ]
+    assert verdict.inputs == 1 + _generated(FLOATS_3)
 
 
 def _written(family: str, function: str, key: str) -> Candidate:

@@ -5,21 +5,20 @@ judged by the sandbox on the signature's recorded inputs and stored with their v
 ``validated`` when it passed, ``rejected`` with the sandbox's reason otherwise. Nothing
 here serves a candidate: that starts with ``noodle ale approve`` (``canary``).
 
-The recorded inputs are unpickled here, in the process that runs evolve, because
-``sandbox.validate`` takes argument tuples; the store holds only what the application's
-own calls passed. A blob that does not unpickle (a class the application defined, a
-damaged row) is left out: the sandbox still compares on the signature's edge cases.
+The recorded inputs go to the sandbox as the store keeps them, pickled: only the
+limited child process unpickles them (a pickle is code). A blob that does not unpickle
+(a class the application defined, a damaged row) is left out there: the sandbox still
+compares on the signature's edge cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from noodle_upgrade.ale import sandbox
 from noodle_upgrade.ale.candidates import CandidateProvider, TemplateProvider
 from noodle_upgrade.ale.model import Candidate, Signature, Status
-from noodle_upgrade.store.ale import OVERFLOW, AleStore, CandidateRecord, load_input
+from noodle_upgrade.store.ale import OVERFLOW, AleStore, CandidateRecord
 
 # Enough to run the edge cases and a short interleaved benchmark of a small kernel.
 TIME_LIMIT_S = 10.0
@@ -51,12 +50,13 @@ def evolve(
         fresh = [c for c in chosen.candidates(record.function, signature) if c.id not in stored]
         if not fresh:
             continue
-        inputs = _recorded_inputs(store, record.function, record.signature)
+        recorded = store.input_blobs(record.function, record.signature)
         for candidate in fresh:
             say(f"validating {candidate.family} for {candidate.function}({candidate.signature})")
             verdict = sandbox.validate(
                 candidate,
-                inputs,
+                (),
+                pickled_inputs=recorded,
                 time_limit_s=time_limit_s,
                 memory_limit_mb=memory_limit_mb,
                 benchmark_s=benchmark_s,
@@ -66,16 +66,6 @@ def evolve(
             stored.add(candidate.id)
             say(_outcome(candidate, status, verdict.speedup, verdict.reason))
     return judged
-
-
-def _recorded_inputs(store: AleStore, function: str, signature: str) -> list[tuple[Any, ...]]:
-    inputs: list[tuple[Any, ...]] = []
-    for blob in store.input_blobs(function, signature):
-        try:
-            inputs.append(load_input(blob))
-        except Exception:  # unpickling can raise anything; see the module docstring
-            continue
-    return inputs
 
 
 def _outcome(candidate: Candidate, status: Status, speedup: float | None, reason: str) -> str:

@@ -53,15 +53,18 @@ def validate(
     memory_limit_mb: int = 512,
     repeats: int = 7,
     benchmark_s: float = 1.0,
+    pickled_inputs: Sequence[bytes] = (),
 ) -> Verdict:
     """Compare ``candidate`` with its baseline on ``inputs`` (recorded positional
     arguments) and the signature's edge cases, then benchmark: the sandbox's verdict.
+    ``pickled_inputs`` are recorded inputs as the store keeps them: only the child
+    unpickles them (a pickle is code), and one that does not load is left out.
 
     ``benchmark_s`` is the time the interleaved rounds may take in all; it is cut to
     half of what is left of ``time_limit_s`` when that is less.
     """
     _check_arguments(time_limit_s, memory_limit_mb, repeats, benchmark_s)
-    recorded = _pickled(inputs)
+    recorded = [*_pickled(inputs), *pickled_inputs]
     limits = {"time_limit_s": time_limit_s, "memory_limit_mb": memory_limit_mb}
     with tempfile.TemporaryDirectory(prefix="noodle-ale-sandbox-") as folder:
         root = Path(folder)
