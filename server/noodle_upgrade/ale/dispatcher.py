@@ -87,10 +87,13 @@ class RouteHook(Protocol):
         """Whether this call goes to the candidate; False serves it with the original."""
         ...
 
-    def on_call(self, args: tuple[Any, ...], result_or_exc: object, duration_ns: int) -> None:
+    def on_call(
+        self, args: tuple[Any, ...], result_or_exc: object, duration_ns: int
+    ) -> tuple[Any] | None:
         """The candidate served ``args``: its result, or the exception it raised (the
         caller then got the original's result, and the route is retired here), and how
-        long the candidate took."""
+        long the candidate took. ``(value,)`` makes the caller get ``value`` instead of the
+        candidate's result (a shadow that found a mismatch has the original's)."""
         ...
 
 
@@ -259,8 +262,8 @@ class Dispatcher:
             result = route.candidate(*args)
         except Exception as exc:
             return self.fall_back(route, args, exc, perf_counter_ns() - start)
-        _notify(hook, route, args, result, perf_counter_ns() - start)
-        return result
+        replaced = _notify(hook, route, args, result, perf_counter_ns() - start)
+        return result if replaced is None else replaced[0]
 
     def fall_back(
         self, route: Route, args: tuple[Any, ...], exc: Exception, duration_ns: int
@@ -375,11 +378,12 @@ def _admitted(hook: RouteHook, route: Route) -> bool:
 
 def _notify(
     hook: RouteHook, route: Route, args: tuple[Any, ...], outcome: object, duration_ns: int
-) -> None:
+) -> tuple[Any] | None:
     try:
-        hook.on_call(args, outcome, duration_ns)
+        return hook.on_call(args, outcome, duration_ns)
     except Exception:
         log.exception("ALE: the hook of candidate %s failed on a call", route.record.id)
+        return None
 
 
 def _count_of(counter: itertools.count[int]) -> int:
