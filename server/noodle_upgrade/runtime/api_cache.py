@@ -17,12 +17,13 @@ class ApiCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._apis: dict[tuple[str, str], Api | NoodleError] = {}
+        self._diffs: dict[tuple[tuple[str, str], tuple[str, str]], ApiDiff] = {}
         self._parsed = ParsedFiles()
 
     def api(self, descriptor: ComponentDescriptor) -> Api:
         """The API of one version; an analysis error (a syntax error, a missing entry
         module) raises, every time it is asked, without parsing again."""
-        key = (str(descriptor.folder), str(descriptor.version))
+        key = self._key(descriptor)
         with self._lock:
             known = self._apis.get(key)
         if known is None:
@@ -43,7 +44,19 @@ class ApiCache:
         return known
 
     def diff(self, old: ComponentDescriptor, new: ComponentDescriptor) -> ApiDiff:
-        return diff_api(self.api(old), self.api(new))
+        """Kept too: a proposal is assessed, described and then applied, and each asks."""
+        key = (self._key(old), self._key(new))
+        with self._lock:
+            known = self._diffs.get(key)
+        if known is None:
+            known = diff_api(self.api(old), self.api(new))
+            with self._lock:
+                self._diffs[key] = known
+        return known
+
+    @staticmethod
+    def _key(descriptor: ComponentDescriptor) -> tuple[str, str]:
+        return (str(descriptor.folder), str(descriptor.version))
 
     def diff_or_none(self, old: ComponentDescriptor, new: ComponentDescriptor) -> ApiDiff | None:
         """For judging a proposal: a version the analysis cannot read is judged without
